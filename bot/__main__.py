@@ -1,0 +1,69 @@
+"""`python -m bot` runs the bot; `python -m bot check` verifies its configuration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import discord
+
+from bot.check import run_checks
+from bot.core import create_bot
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+TOKEN_REJECTED = "Discord rejected DISCORD_TOKEN; reset it under Bot in the Developer Portal."
+INTENT_REFUSED = "Discord refused an intent the bot needs; enable it under Bot in the Developer Portal."
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The Humalike persona bot for Discord.")
+    parser.add_argument("command", nargs="?", choices=("run", "check"), default="run")
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="publish the slash commands globally at start-up (once after install or an update)",
+    )
+    return parser.parse_args(argv)
+
+
+async def run(settings: Settings, *, sync_globally: bool) -> None:
+    async with create_bot(settings, sync_globally=sync_globally) as bot:
+        await bot.start(settings.discord_token.get_secret_value())
+
+
+async def check(settings: Settings) -> int:
+    results = await run_checks(settings)
+    for result in results:
+        print(result.line())  # noqa: T201 - a CLI report
+    return 1 if any(result.ok is False for result in results) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    discord.utils.setup_logging(level=getattr(logging, settings.log_level.upper(), logging.INFO), root=True)
+    if args.command == "check":
+        return asyncio.run(check(settings))
+    try:
+        asyncio.run(run(settings, sync_globally=args.sync))
+    except discord.LoginFailure:
+        print(TOKEN_REJECTED, file=sys.stderr)  # noqa: T201
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print(INTENT_REFUSED, file=sys.stderr)  # noqa: T201
+        return 2
+    except KeyboardInterrupt:
+        log.info("Stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`python -m bot check`: verify the configuration without starting the bot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+
+from bot.humalike import errors
+from bot.humalike.client import HumalikeClient
+from bot.settings import Settings
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool | None  # None: optional and not configured
+    detail: str
+
+    def line(self) -> str:
+        mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        return f"[{mark}] {self.name}: {self.detail}"
+
+
+DiscordLogin = Callable[[str], Awaitable[str]]
+
+
+async def discord_login(token: str) -> str:
+    """Log in over REST only (no gateway) and name the bot user."""
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        await client.login(token)
+        user = client.user
+        return f"logged in as {user} (id {user.id})" if user else "logged in"
+    finally:
+        await client.close()
+
+
+async def check_discord(settings: Settings, login: DiscordLogin = discord_login) -> CheckResult:
+    try:
+        return CheckResult("Discord token", True, await login(settings.discord_token.get_secret_value()))
+    except discord.LoginFailure:
+        return CheckResult(
+            "Discord token", False, "Discord rejected DISCORD_TOKEN; reset it under Bot in the Developer Portal"
+        )
+    except (aiohttp.ClientError, TimeoutError, discord.HTTPException) as error:
+        return CheckResult("Discord token", False, f"could not reach Discord ({type(error).__name__})")
+
+
+async def check_humalike(settings: Settings, session: aiohttp.ClientSession) -> CheckResult:
+    client = HumalikeClient(
+        session,
+        base_url=settings.humalike_base_url,
+        token=settings.humalike_token,
+        timeout=settings.humalike_timeout_seconds,
+    )
+    name = "Humalike token"
+    try:
+        user_id = await client.whoami()
+    except errors.Unauthorized:
+        return CheckResult(name, False, "Humalike rejected HUMALIKE_TOKEN (401); get a valid one from its dashboard")
+    except errors.Forbidden:
+        return CheckResult(name, False, "HUMALIKE_TOKEN is valid but not allowed to call whoami (403)")
+    except errors.NetworkError:
+        return CheckResult(name, False, f"could not reach {settings.humalike_base_url} (HUMALIKE_BASE_URL)")
+    except errors.HumalikeError as error:
+        return CheckResult(name, False, f"Humalike answered with an error ({error.status} {error.code})")
+    return CheckResult(name, True, f"accepted for account {user_id} at {settings.humalike_base_url}")
+
+
+async def check_database(settings: Settings) -> CheckResult:
+    name = "Database"
+    try:
+        database = await Database.open(settings.database_path)
+    except Exception as error:  # any failure to open is a configuration problem to report
+        return CheckResult(name, False, f"cannot open {settings.database_path}: {error}")
+    try:
+        version = await database.schema_version()
+        row = await database.fetch_one("SELECT COUNT(*) FROM personas")
+        personas = row[0] if row else 0
+    finally:
+        await database.close()
+    return CheckResult(name, True, f"{settings.database_path} (schema {version}, {personas} personas)")
+
+
+async def check_chat_model(settings: Settings, session: aiohttp.ClientSession) -> CheckResult:
+    name = "Chat model"
+    if not settings.chat_model_configured:
+        return CheckResult(name, None, "not set; /roleplay needs CHAT_MODEL_BASE_URL and CHAT_MODEL_NAME")
+    assert settings.chat_model_base_url and settings.chat_model_name
+    headers = {}
+    if settings.chat_model_api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.chat_model_api_key.get_secret_value()}"
+    url = settings.chat_model_base_url.rstrip("/") + "/models"
+    try:
+        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            if response.status in (401, 403):
+                return CheckResult(name, False, f"{url} rejected CHAT_MODEL_API_KEY ({response.status})")
+            if response.status >= 400:
+                return CheckResult(name, False, f"{url} answered {response.status}")
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        return CheckResult(name, False, f"could not reach {url} ({type(error).__name__})")
+    models = (
+        {item.get("id") for item in body.get("data", []) if isinstance(item, dict)} if isinstance(body, dict) else set()
+    )
+    if settings.chat_model_name not in models:
+        return CheckResult(name, False, f"{url} does not list the model {settings.chat_model_name!r}")
+    return CheckResult(name, True, f"{settings.chat_model_name} at {settings.chat_model_base_url}")
+
+
+async def run_checks(settings: Settings, *, login: DiscordLogin = discord_login) -> list[CheckResult]:
+    async with aiohttp.ClientSession() as session:
+        return [
+            await check_discord(settings, login),
+            await check_humalike(settings, session),
+            await check_database(settings),
+            await check_chat_model(settings, session),
+        ]

@@ -1,0 +1,230 @@
+"""Following every running enhancement from one loop.
+
+One task sleeps until the next poll is due (or a new job wakes it), then
+polls the due jobs, each poll its own short task. Nothing here outlives
+`stop()`. State that changes on every poll (errors, the next due time) stays
+in memory; the database is written only when the job itself changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+import discord
+
+from bot.enhance import failures
+from bot.enhance.render import Progress, Reply, render_failure, render_progress
+from bot.enhance.reply import ReplyEditor
+from bot.enhance.schedule import PollSettings, next_poll_delay
+from bot.humalike import errors
+from bot.humalike.client import HumalikeClient
+from bot.humalike.models import Enhancement, Grounding, JobStatus
+from storage.jobs import JobStore
+from storage.models import Job, JobState
+
+log = logging.getLogger(__name__)
+
+WAKE_EVENT = "enhancement_followed"
+# Consecutive unanswered polls before the reply says Humalike is having trouble.
+TROUBLE_AFTER_ERRORS = 3
+# `null` for a job Humalike accepted is treated as a blip; this many in a row means it is gone.
+LOST_AFTER_NULLS = 20
+MAX_CONCURRENT_POLLS = 64
+
+STATE_FOR_STATUS = {JobStatus.PENDING: JobState.PENDING, JobStatus.RUNNING: JobState.RUNNING}
+
+
+def wall_clock() -> float:
+    return discord.utils.utcnow().timestamp()
+
+
+@dataclass
+class Followed:
+    job: Job
+    due: float  # time.monotonic() of the next poll
+    errors: int = 0
+    nulls: int = 0
+    shown: tuple[object, ...] | None = None  # signature of the reply last shown
+    polling: bool = False
+
+
+OnSucceeded = Callable[[Job, Enhancement], Awaitable[None]]
+
+
+class EnhancementFollower:
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        humalike: HumalikeClient,
+        jobs: JobStore,
+        editor: ReplyEditor,
+        poll: PollSettings,
+        deadline_seconds: float,
+        on_succeeded: OnSucceeded,
+    ) -> None:
+        self._client = client
+        self._humalike = humalike
+        self._jobs = jobs
+        self._editor = editor
+        self._poll = poll
+        self._deadline_seconds = deadline_seconds
+        self._on_succeeded = on_succeeded
+        self._followed: dict[int, Followed] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._polls: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
+
+    @property
+    def job_ids(self) -> set[int]:
+        return set(self._followed)
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._run(), name="enhancement-follower")
+
+    async def stop(self) -> None:
+        tasks = [*self._polls, *([self._loop_task] if self._loop_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop_task = None
+        self._polls.clear()
+
+    async def adopt(self, job: Job, *, show_now: bool = True) -> None:
+        """Follow a job Humalike has accepted: show where it stands, then poll it."""
+        entry = Followed(job=job, due=time.monotonic() + self._poll.first_delay)
+        self._followed[job.id] = entry
+        if show_now:
+            await self._show_progress(entry)
+        self._client.dispatch(WAKE_EVENT)
+
+    def resume(self, job: Job) -> None:
+        """Follow a job found unfinished at start-up: poll it at once; the poll updates the reply."""
+        self._followed[job.id] = Followed(job=job, due=time.monotonic())
+        self._client.dispatch(WAKE_EVENT)
+
+    async def _run(self) -> None:
+        while True:
+            now = time.monotonic()
+            for entry in list(self._followed.values()):
+                if entry.due <= now and not entry.polling:
+                    entry.polling = True
+                    task = asyncio.create_task(self._poll_once(entry), name=f"poll-job-{entry.job.id}")
+                    self._polls.add(task)
+                    task.add_done_callback(self._polls.discard)
+            waiting = [e.due for e in self._followed.values() if not e.polling]
+            timeout = max(0.0, min(waiting) - time.monotonic()) if waiting else None
+            # A bot event rather than a bare sleep: a new job wakes the loop at once.
+            with contextlib.suppress(TimeoutError):
+                await self._client.wait_for(WAKE_EVENT, timeout=timeout)
+
+    async def _poll_once(self, entry: Followed) -> None:
+        retry_after: float | None = None
+        try:
+            async with self._slots:
+                await self._check(entry)
+        except errors.RateLimited as error:
+            entry.errors += 1
+            retry_after = error.retry_after
+            await self._note_trouble(entry)
+        except errors.TransientError as error:
+            entry.errors += 1
+            log.info("Poll of job %s failed, will retry: %s", entry.job.id, error)
+            await self._note_trouble(entry)
+        except errors.ValidationFailed as error:
+            await self._fail(entry, failures.Failure(failures.LOST, error.message))
+        except errors.FinalError as error:
+            await self._stall(entry, error)
+        except Exception:
+            entry.errors += 1
+            log.exception("Unexpected error while following job %s", entry.job.id)
+        finally:
+            entry.polling = False
+        if entry.job.id in self._followed:
+            entry.due = time.monotonic() + self._next_delay(entry, retry_after)
+            self._client.dispatch(WAKE_EVENT)
+
+    def _next_delay(self, entry: Followed, retry_after: float | None) -> float:
+        job = entry.job
+        elapsed = wall_clock() - (job.started_at or job.created_at)
+        delay = next_poll_delay(
+            elapsed=elapsed,
+            grounding=Grounding(job.grounding),
+            settings=self._poll,
+            consecutive_errors=entry.errors,
+            retry_after=retry_after,
+            past_deadline=job.timed_out,
+        )
+        # A little jitter on backoff keeps a thousand retrying jobs from polling in lockstep.
+        return delay * (1 + 0.1 * random.random()) if entry.errors else delay
+
+    async def _check(self, entry: Followed) -> None:
+        job = entry.job
+        assert job.enhancement_id is not None
+        enhancement = await self._humalike.get_enhancement(job.enhancement_id)
+        if enhancement is None:
+            entry.nulls += 1
+            if entry.nulls >= LOST_AFTER_NULLS:
+                await self._fail(entry, failures.Failure(failures.LOST))
+                return
+            raise errors.UnexpectedResponse("Humalike answered null for a job it accepted")
+        entry.errors = entry.nulls = 0
+        if enhancement.status is JobStatus.SUCCEEDED:
+            self._followed.pop(job.id, None)
+            await self._on_succeeded(job, enhancement)
+            return
+        if enhancement.status is JobStatus.FAILED:
+            failure = enhancement.error or None
+            code = failure.code if failure else "unknown_error"
+            await self._fail(entry, failures.Failure(code, failure.message if failure else None))
+            return
+        new_state = STATE_FOR_STATUS[enhancement.status]
+        if new_state is not job.state:
+            await self._jobs.set_state(job.id, new_state)
+            entry.job = job = replace(job, state=new_state)
+        if not job.timed_out and job.deadline_at is not None and wall_clock() >= job.deadline_at:
+            await self._jobs.mark_timed_out(job.id)
+            entry.job = replace(job, timed_out=True)
+        # Rendering is cheap; _show compares and edits only when what the user sees changed.
+        await self._show_progress(entry)
+
+    def _progress(self, entry: Followed) -> Progress:
+        return Progress(
+            state=entry.job.state,
+            trouble=entry.errors >= TROUBLE_AFTER_ERRORS,
+            timed_out=entry.job.timed_out,
+            deadline_minutes=round(self._deadline_seconds / 60),
+        )
+
+    async def _show_progress(self, entry: Followed) -> None:
+        await self._show(entry, render_progress(entry.job, self._progress(entry)))
+
+    async def _show(self, entry: Followed, reply: Reply) -> None:
+        signature = reply.signature()
+        if signature == entry.shown:
+            return  # edit only when something the user sees changes
+        entry.job = await self._editor.show(entry.job, reply)
+        entry.shown = signature
+
+    async def _note_trouble(self, entry: Followed) -> None:
+        if entry.errors >= TROUBLE_AFTER_ERRORS:
+            await self._show_progress(entry)
+
+    async def _fail(self, entry: Followed, failure: failures.Failure) -> None:
+        self._followed.pop(entry.job.id, None)
+        await self._jobs.finish_failed(entry.job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
+        await self._editor.show(entry.job, render_failure(entry.job, failure))
+
+    async def _stall(self, entry: Followed, error: errors.HumalikeError) -> None:
+        log.error("Humalike refused to report on job %s (%s); pausing it until restart", entry.job.id, error)
+        self._followed.pop(entry.job.id, None)
+        await self._jobs.set_state(entry.job.id, JobState.STALLED)
+        stalled = replace(entry.job, state=JobState.STALLED)
+        await self._editor.show(stalled, render_progress(stalled, Progress(state=JobState.STALLED)))

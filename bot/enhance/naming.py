@@ -1,0 +1,82 @@
+"""Choosing a persona's name from whatever the user and Humalike gave us.
+
+In order: the `name` option, `fields.name` (or a close cousin), the sketch
+("Sam is a ..." gives "Sam"), the sheet (a heading, a "Name:" line, "You
+are ..."), else a placeholder the owner can rename later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+MAX_NAME_LENGTH = 80  # a webhook username's limit, so every name can speak as-is
+PLACEHOLDER_NAME = "Unnamed persona"
+
+NAME_FIELD_KEYS = ("name", "full_name", "fullname", "display_name", "character_name", "persona_name")
+# Capitalised words that start sentences but are not names.
+NOT_NAMES = {"a", "an", "the", "this", "that", "my", "our", "he", "she", "they", "it", "i", "we", "you"}
+
+_NAME_WORD = r"[A-Z][\w'’.-]*"
+_SKETCH_NAME = re.compile(
+    rf"^\s*(?:name\s*[:=-]\s*)?(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}})\s*(?:,|\(|\bis\b|\bwas\b|:|-|—)",
+)
+_NAME_LINE = re.compile(r"^\W*name\W*[:=-]\s*(?P<name>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_HEADING = re.compile(r"^\s{0,3}#{1,3}\s+(?P<name>.+?)\s*#*\s*$", re.MULTILINE)
+_YOU_ARE = re.compile(rf"\bYou are (?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}})")
+
+
+def clean_name(raw: str) -> str:
+    """One line, no Markdown emphasis or stray punctuation, at most MAX_NAME_LENGTH characters."""
+    text = re.sub(r"[*_`~#>|\[\]]", "", raw)
+    text = " ".join(text.split()).strip(" .,;:!?-—'\"")
+    if len(text) > MAX_NAME_LENGTH:
+        text = text[:MAX_NAME_LENGTH].rstrip()
+    return text
+
+
+def name_from_fields(fields: Mapping[str, str]) -> str | None:
+    by_key = {key.strip().lower(): value for key, value in fields.items()}
+    for key in NAME_FIELD_KEYS:
+        name = clean_name(by_key.get(key, ""))
+        if name:
+            return name
+    return None
+
+
+def name_from_sketch(sketch: str) -> str | None:
+    match = _SKETCH_NAME.match(sketch)
+    if not match:
+        return None
+    words = match.group("name").split()
+    while words and words[0].lower() in NOT_NAMES:
+        words.pop(0)
+    return clean_name(" ".join(words)) or None
+
+
+def name_from_sheet(sheet: str) -> str | None:
+    for pattern in (_HEADING, _NAME_LINE):
+        match = pattern.search(sheet)
+        if match:
+            name = clean_name(match.group("name"))
+            if name and len(name.split()) <= 6:
+                return name
+    match = _YOU_ARE.search(sheet)
+    if match:
+        return name_from_sketch(match.group("name") + ",")
+    return None
+
+
+def infer_name(
+    *, requested: str | None, fields: Mapping[str, str], sketch: str, sheet: str, system_prompt: str = ""
+) -> str:
+    for candidate in (
+        clean_name(requested) if requested else None,
+        name_from_fields(fields),
+        name_from_sketch(sketch),
+        name_from_sheet(sheet),
+        name_from_sheet(system_prompt),
+    ):
+        if candidate:
+            return candidate
+    return PLACEHOLDER_NAME

@@ -1,0 +1,194 @@
+"""Turning a job or a persona into what Discord shows: pure, and within Discord's limits.
+
+Limits (shared/discord/README.md): embed title 256, description 4096, field
+name 256 and value 1024, footer 2048, 6000 characters across a message's
+embeds, message content 2000. The budgets below stay well inside them, and the
+whole sheet rides along as a `.md` file whenever it does not fit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.enhance.failures import Failure, describe
+from storage.models import Job, JobState, Persona
+
+TITLE_LIMIT = 256
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+EMBED_TOTAL_LIMIT = 6000
+
+SKETCH_PREVIEW = 300
+SHEET_PREVIEW = 1500
+CARD_FIELD_VALUE = 300
+CARD_MAX_FIELDS = 6
+
+# Fields that tell most about a character, shown first; others follow in Humalike's order.
+TELLING_FIELDS = (
+    "age",
+    "pronouns",
+    "occupation",
+    "role",
+    "main_role",
+    "class",
+    "species",
+    "location",
+    "hometown",
+    "personality",
+    "play_style",
+    "main_champion",
+    "voice",
+    "goal",
+    "backstory",
+)
+NAME_KEYS = {"name", "full_name", "fullname", "display_name", "character_name", "persona_name"}
+
+COLOURS = {
+    "working": discord.Colour.blurple(),
+    "late": discord.Colour.gold(),
+    "done": discord.Colour.green(),
+    "failed": discord.Colour.red(),
+}
+
+STATUS_LINES = {
+    JobState.QUEUED: "⏳ **Queued**: handing the sketch to Humalike…",
+    JobState.PENDING: "🕒 **Pending**: Humalike has accepted the job and queued it.",
+    JobState.RUNNING: "✍️ **Running**: Humalike is grounding and writing the persona.",
+    JobState.STALLED: "⏸️ **Paused**: Humalike refused the bot's token while checking on this job. "
+    "It will be picked up again when the bot restarts with a valid token.",
+}
+
+
+@dataclass(frozen=True)
+class ReplyFile:
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Everything one edit of the job's reply carries. Equal replies need no edit."""
+
+    embed: discord.Embed
+    files: tuple[ReplyFile, ...] = ()
+    retry_job_id: int | None = None  # show a Retry button that retries this job
+    content: str | None = None
+
+    def signature(self) -> tuple[object, ...]:
+        return (
+            self.content,
+            repr(sorted(self.embed.to_dict().items())),
+            tuple((f.filename, f.content) for f in self.files),
+            self.retry_job_id,
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the user should see about a job still under way."""
+
+    state: JobState
+    trouble: bool = False  # Humalike has not answered our last few polls
+    timed_out: bool = False
+    deadline_minutes: int = 30
+    extra: list[str] = field(default_factory=list)
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
+def _context_fields(embed: discord.Embed, job: Job) -> None:
+    embed.add_field(name="Grounding", value=f"`{job.grounding}`", inline=True)
+    embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+
+
+def _quoted_sketch(sketch: str) -> str:
+    preview = truncate(" ".join(sketch.split()), SKETCH_PREVIEW)
+    return "> " + discord.utils.escape_markdown(preview)
+
+
+def render_progress(job: Job, progress: Progress) -> Reply:
+    lines = [STATUS_LINES[progress.state]]
+    if progress.timed_out:
+        lines.append(
+            f"⌛ This is taking longer than {progress.deadline_minutes} minutes. "
+            "I'll keep checking, and if it finishes the persona is saved and shown here."
+        )
+    if progress.trouble:
+        lines.append("⚠️ Humalike isn't answering right now; still checking.")
+    lines.extend(progress.extra)
+    embed = discord.Embed(
+        title="Enhancing a persona",
+        description="\n".join(lines) + "\n\n" + _quoted_sketch(job.sketch),
+        colour=COLOURS["late" if progress.timed_out else "working"],
+    )
+    _context_fields(embed, job)
+    return Reply(embed=embed)
+
+
+def render_failure(job: Job, failure: Failure) -> Reply:
+    text = describe(failure)
+    embed = discord.Embed(
+        title=f"❌ {text.title}",
+        description=text.explanation + "\n\n" + _quoted_sketch(job.sketch),
+        colour=COLOURS["failed"],
+    )
+    _context_fields(embed, job)
+    return Reply(embed=embed, retry_job_id=job.id if text.retryable else None)
+
+
+def telling_fields(fields: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Up to CARD_MAX_FIELDS (label, value) pairs, most telling first, the name left out."""
+    usable = {key: value.strip() for key, value in fields.items() if value.strip() and key.lower() not in NAME_KEYS}
+    order = [key for key in usable if key.lower() in TELLING_FIELDS]
+    order.sort(key=lambda key: TELLING_FIELDS.index(key.lower()))
+    order += [key for key in usable if key not in order]
+    return [(field_label(key), usable[key]) for key in order[:CARD_MAX_FIELDS]]
+
+
+def field_label(key: str) -> str:
+    words = re.sub(r"[_\-]+", " ", key).strip()
+    return truncate(words[:1].upper() + words[1:], FIELD_NAME_LIMIT) if words else "Field"
+
+
+def sheet_filename(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+    return f"{slug or 'persona'}.md"
+
+
+def render_persona_card(persona: Persona, *, requested_by: int | None = None, note: str | None = None) -> Reply:
+    sheet = persona.markdown.strip() or persona.system_prompt.strip()
+    preview = truncate(sheet, SHEET_PREVIEW)
+    embed = discord.Embed(title=truncate(persona.name, TITLE_LIMIT), description=preview, colour=COLOURS["done"])
+    for label, value in telling_fields(persona.fields):
+        inline = len(value) <= 40
+        embed.add_field(name=label, value=truncate(value, CARD_FIELD_VALUE), inline=inline)
+    embed.add_field(name="Grounding", value=f"`{persona.grounding}`", inline=True)
+    embed.add_field(name="Created", value=f"<t:{int(persona.created_at)}:R>", inline=True)
+    if requested_by is not None:
+        embed.add_field(name="Requested by", value=f"<@{requested_by}>", inline=True)
+    footer = "Humalike persona"
+    if persona.humalike_persona_id:
+        footer += f" {persona.humalike_persona_id}"
+    embed.set_footer(text=truncate(footer, 2048))
+    files: tuple[ReplyFile, ...] = ()
+    if preview != sheet:
+        files = (ReplyFile(sheet_filename(persona.name), sheet.encode("utf-8")),)
+    content = f"✅ Saved **{discord.utils.escape_markdown(persona.name)}**." + (f" {note}" if note else "")
+    return Reply(embed=embed, files=files, content=truncate(content, 2000))
+
+
+def embed_size(embed: discord.Embed) -> int:
+    """Characters Discord counts against the 6000 limit of one message's embeds."""
+    total = len(embed.title or "") + len(embed.description or "")
+    total += len(embed.footer.text or "") + len(embed.author.name or "")
+    total += sum(len(f.name or "") + len(f.value or "") for f in embed.fields)
+    return total

@@ -1,0 +1,104 @@
+"""Starting enhancements and saving what they produce; Discord-facing code calls this."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.enhance import failures
+from bot.enhance.follower import EnhancementFollower, wall_clock
+from bot.enhance.naming import infer_name
+from bot.enhance.render import Progress, Reply, render_failure, render_persona_card, render_progress
+from bot.enhance.reply import ReplyEditor
+from bot.humalike import errors
+from bot.humalike.client import HumalikeClient
+from bot.humalike.models import Enhancement, Grounding
+from storage.jobs import JobStore
+from storage.models import Job, JobState
+from storage.personas import PersonaStore
+
+log = logging.getLogger(__name__)
+
+
+class EnhancementService:
+    def __init__(
+        self,
+        *,
+        humalike: HumalikeClient,
+        jobs: JobStore,
+        personas: PersonaStore,
+        editor: ReplyEditor,
+        deadline_seconds: float,
+    ) -> None:
+        self._humalike = humalike
+        self._jobs = jobs
+        self._personas = personas
+        self._editor = editor
+        self._deadline_seconds = deadline_seconds
+        self.follower: EnhancementFollower  # set by the owner once both exist
+
+    def queued_reply(self, job: Job) -> Reply:
+        return render_progress(job, Progress(state=JobState.QUEUED))
+
+    async def launch(self, job: Job) -> None:
+        """Start the job on Humalike (billed, so exactly once) and hand it to the follower."""
+        try:
+            started = await self._humalike.start_enhancement(job.sketch, Grounding(job.grounding))
+        except errors.HumalikeError as error:
+            # Never retried here: an unanswered start may still have started a job.
+            log.warning("Starting job %s failed: %s", job.id, error)
+            failure = failures.failure_for_start_error(error)
+            await self._jobs.finish_failed(job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
+            await self._editor.show(job, render_failure(job, failure))
+            return
+        now = wall_clock()
+        await self._jobs.mark_started(
+            job.id, enhancement_id=started.id, started_at=now, deadline_at=now + self._deadline_seconds
+        )
+        started_job = await self._jobs.get(job.id)
+        assert started_job is not None
+        await self.follower.adopt(started_job)
+
+    async def resume_unfinished(self) -> int:
+        """Pick up every job left unfinished by the last run; returns how many are followed again."""
+        resumed = 0
+        for job in await self._jobs.unfinished():
+            if job.state is JobState.QUEUED:
+                # We cannot know whether Humalike received the start; resending could start it twice.
+                failure = failures.Failure(failures.INTERRUPTED)
+                await self._jobs.finish_failed(job.id, code=failure.code, detail=None, finished_at=wall_clock())
+                await self._editor.show(job, render_failure(job, failure))
+                continue
+            self.follower.resume(job)
+            resumed += 1
+        return resumed
+
+    async def complete(self, job: Job, enhancement: Enhancement) -> None:
+        """Save the persona of a succeeded job (once, whatever happens) and show its card."""
+        persona = enhancement.persona
+        if persona is None:
+            failure = failures.Failure("empty_result")
+            await self._jobs.finish_failed(job.id, code=failure.code, detail=None, finished_at=wall_clock())
+            await self._editor.show(job, render_failure(job, failure))
+            return
+        name = infer_name(
+            requested=job.requested_name,
+            fields=persona.fields,
+            sketch=job.sketch,
+            sheet=persona.markdown,
+            system_prompt=persona.system_prompt,
+        )
+        saved = await self._personas.save_enhanced(
+            job,
+            name=name,
+            humalike_persona_id=persona.persona_id,
+            fields=persona.fields,
+            system_prompt=persona.system_prompt,
+            markdown=persona.markdown,
+            now=wall_clock(),
+        )
+        note = None
+        if saved.persona.name != name:
+            note = f"“{name}” was already taken in this server, so it is saved as “{saved.persona.name}”."
+        if job.timed_out:
+            note = ((note or "") + " It finished after the deadline, but it is all here.").strip()
+        await self._editor.show(job, render_persona_card(saved.persona, requested_by=job.user_id, note=note))

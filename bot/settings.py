@@ -1,0 +1,67 @@
+"""Every setting the bot reads, from the environment and `.env`.
+
+`.env.example` lists each key with a comment; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_PATH = PROJECT_ROOT / "data" / "bot.sqlite3"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr
+    humalike_token: SecretStr
+    humalike_base_url: str = "https://api.humalike.com"
+    humalike_timeout_seconds: float = Field(15.0, gt=0)
+
+    database_path: Path = DEFAULT_DATABASE_PATH
+    dev_guild_id: int | None = None
+
+    # Following a job: first poll soon, then a few seconds apart, backing off on errors.
+    poll_first_delay_seconds: float = Field(2.0, gt=0)
+    poll_interval_seconds: float = Field(2.0, gt=0)
+    poll_max_backoff_seconds: float = Field(60.0, gt=0)
+    # After this long a job is reported as timed out; it is still followed, and saved if it succeeds.
+    job_deadline_seconds: float = Field(1800.0, gt=0)
+    max_jobs_per_user: int = Field(3, ge=1)
+
+    # Optional: an OpenAI-compatible chat model, used by /roleplay.
+    chat_model_base_url: str | None = None
+    chat_model_api_key: SecretStr | None = None
+    chat_model_name: str | None = None
+
+    log_level: str = "INFO"
+
+    @property
+    def chat_model_configured(self) -> bool:
+        return bool(self.chat_model_base_url and self.chat_model_name)
+
+
+class SettingsError(Exception):
+    """A configuration problem told in one line, without any secret value."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_settings_error(error)) from None
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]).upper()
+        if item["type"] == "missing":
+            problems.append(f"{key} is not set")
+        else:
+            problems.append(f"{key}: {item['msg']}")
+    return "; ".join(problems) + " (set it in .env or the environment; see .env.example)"

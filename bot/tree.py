@@ -1,0 +1,55 @@
+"""The one error path for application commands."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from bot.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on my side and it has been logged. Please try again in a moment."
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+async def tell(interaction: discord.Interaction, message: str) -> None:
+    """Answer ephemerally, whether or not the interaction was answered before."""
+    if interaction.response.is_done():
+        await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def explain(error: app_commands.AppCommandError) -> str | None:
+    """The sentence for an expected failure; None for a bug."""
+    if isinstance(error, UserFacingError):
+        return error.message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works in a server channel, not in direct messages."
+    if isinstance(error, app_commands.MissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"You need the {missing} permission to do that."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"I need the {missing} permission here to do that. Ask a server admin to grant it."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    return None
+
+
+class BotCommandTree(app_commands.CommandTree):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        message = explain(error)
+        if message is None:
+            command = interaction.command.qualified_name if interaction.command else "unknown"
+            log.error("Command /%s failed", command, exc_info=error)
+            message = UNEXPECTED
+        try:
+            await tell(interaction, message)
+        except discord.HTTPException:
+            log.warning("Could not tell the user about an error", exc_info=True)

@@ -1,0 +1,116 @@
+"""Enhancement jobs: written before Humalike is called, read back on restart."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from storage.database import Database
+from storage.models import UNFINISHED_STATES, Job, JobState
+
+_UNFINISHED = ", ".join(f"'{state}'" for state in UNFINISHED_STATES)
+
+
+class TooManyJobs(Exception):
+    def __init__(self, in_flight: int) -> None:
+        super().__init__(f"{in_flight} jobs already in flight")
+        self.in_flight = in_flight
+
+
+class AlreadyRetried(Exception):
+    """A failed job can be retried once; a second click must not start a second job."""
+
+
+class JobStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        sketch: str,
+        grounding: str,
+        requested_name: str | None,
+        created_at: float,
+        max_in_flight: int,
+        retry_of: int | None = None,
+    ) -> Job:
+        """Record a new job, unless the user already has `max_in_flight` unfinished ones."""
+        async with self._db.transaction() as connection:
+            async with connection.execute(
+                f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ({_UNFINISHED})", (user_id,)
+            ) as cursor:
+                (in_flight,) = await cursor.fetchone()  # type: ignore[misc]
+            if in_flight >= max_in_flight:
+                raise TooManyJobs(in_flight)
+            try:
+                async with connection.execute(
+                    "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, requested_name,"
+                    " state, created_at, retry_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        guild_id,
+                        channel_id,
+                        user_id,
+                        sketch,
+                        grounding,
+                        requested_name,
+                        JobState.QUEUED.value,
+                        created_at,
+                        retry_of,
+                    ),
+                ) as cursor:
+                    job_id = cursor.lastrowid
+            except sqlite3.IntegrityError:
+                raise AlreadyRetried() from None
+            async with connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+                return Job.from_row(await cursor.fetchone())
+
+    async def get(self, job_id: int) -> Job | None:
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    async def retry_of(self, job_id: int) -> Job | None:
+        row = await self._db.fetch_one("SELECT * FROM jobs WHERE retry_of = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    async def unfinished(self) -> list[Job]:
+        rows = await self._db.fetch_all(f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) ORDER BY id")
+        return [Job.from_row(row) for row in rows]
+
+    async def attach_reply(
+        self, job_id: int, *, application_id: int, token: str, token_expires_at: float, message_id: int
+    ) -> None:
+        await self._db.write(
+            "UPDATE jobs SET application_id = ?, interaction_token = ?, token_expires_at = ?, message_id = ?"
+            " WHERE id = ?",
+            (application_id, token, token_expires_at, message_id, job_id),
+        )
+
+    async def replace_reply(self, job_id: int, message_id: int) -> None:
+        """The reply now lives in a plain channel message; the interaction token is of no more use."""
+        await self._db.write(
+            "UPDATE jobs SET message_id = ?, interaction_token = NULL, token_expires_at = NULL WHERE id = ?",
+            (message_id, job_id),
+        )
+
+    async def mark_started(self, job_id: int, *, enhancement_id: str, started_at: float, deadline_at: float) -> None:
+        await self._db.write(
+            "UPDATE jobs SET state = ?, enhancement_id = ?, started_at = ?, deadline_at = ? WHERE id = ?",
+            (JobState.PENDING.value, enhancement_id, started_at, deadline_at, job_id),
+        )
+
+    async def set_state(self, job_id: int, state: JobState) -> None:
+        await self._db.write(
+            f"UPDATE jobs SET state = ? WHERE id = ? AND state IN ({_UNFINISHED})", (state.value, job_id)
+        )
+
+    async def mark_timed_out(self, job_id: int) -> None:
+        await self._db.write("UPDATE jobs SET timed_out = 1 WHERE id = ?", (job_id,))
+
+    async def finish_failed(self, job_id: int, *, code: str, detail: str | None, finished_at: float) -> None:
+        await self._db.write(
+            "UPDATE jobs SET state = ?, error_code = ?, error_detail = ?, finished_at = ? WHERE id = ?",
+            (JobState.FAILED.value, code, detail, finished_at, job_id),
+        )

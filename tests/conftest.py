@@ -1,0 +1,122 @@
+"""Shared fixtures: the real bot in simcord, against a fake Humalike on loopback.
+
+The fake's clock follows simcord's virtual clock, so `env.advance_time(10)`
+moves the bot's polling and the fake's jobs forward together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import simcord
+
+from bot.core import PersonaBot, create_bot
+from bot.settings import Settings
+from storage.database import Database
+from tests.fakes.humalike import DEFAULT_TOKEN, FakeHumalike, serve
+
+SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
+
+
+def make_settings(database_path: Path, humalike_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "discord_token": "simcord-does-not-check-this",
+        "humalike_token": DEFAULT_TOKEN,
+        "humalike_base_url": humalike_url,
+        "humalike_timeout_seconds": 2.0,
+        "database_path": database_path,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def fake_humalike() -> AsyncIterator[FakeHumalike]:
+    fake = FakeHumalike()
+    async with serve(fake) as base_url:
+        fake.base_url = base_url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or with indirect parametrisation) to change settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_humalike: FakeHumalike, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(tmp_path / "bot.sqlite3", fake_humalike.base_url, **settings_overrides)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def simcord_bot(settings: Settings) -> AsyncIterator[PersonaBot]:
+    bot = create_bot(settings, sync_globally=True)
+    yield bot
+    await bot.close()
+
+
+@dataclass
+class World:
+    """One server with a channel and two members, the bot, and the fake Humalike."""
+
+    env: simcord.Env
+    fake: FakeHumalike
+    settings: Settings
+    guild: Any
+    channel: Any
+    alice: Any
+    bob: Any
+
+    @property
+    def bot(self) -> PersonaBot:
+        return self.env.bot  # type: ignore[return-value]
+
+    async def enhance(self, member: Any = None, **options: Any) -> Any:
+        options.setdefault("sketch", SAM_SKETCH)
+        return await (member or self.alice).slash(self.channel, "enhance", **options)
+
+    def message(self, message_id: int) -> discord.Message:
+        return next(m for m in self.channel.history() if m.id == message_id)
+
+    async def restart(self) -> PersonaBot:
+        """Stop the bot as a crash would (nothing saved on the way out) and start a new one."""
+        old = self.bot
+        new = create_bot(self.settings, sync_globally=True)
+        await self.env.restart_bot(new)
+        await old.close()
+        return new
+
+    async def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """Read the bot's database through a connection of our own, as an admin would."""
+        database = await Database.open(self.settings.database_path)
+        try:
+            return [dict(row) for row in await database.fetch_all(sql, params)]
+        finally:
+            await database.close()
+
+    async def personas(self) -> list[dict[str, Any]]:
+        rows = await self.rows("SELECT * FROM personas ORDER BY id")
+        for row in rows:
+            row["fields"] = json.loads(row.pop("fields_json"))
+        return rows
+
+    async def jobs(self) -> list[dict[str, Any]]:
+        return await self.rows("SELECT * FROM jobs ORDER BY id")
+
+
+@pytest.fixture
+async def world(simcord_env: simcord.Env, fake_humalike: FakeHumalike, settings: Settings) -> World:
+    env = simcord_env
+    fake_humalike.clock = lambda: env.now().timestamp()
+    guild = env.create_guild(name="Game Night")
+    channel = guild.create_text_channel("general")
+    alice = guild.add_member(env.create_user("alice"))
+    bob = guild.add_member(env.create_user("bob"))
+    return World(env, fake_humalike, settings, guild, channel, alice, bob)
