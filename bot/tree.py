@@ -42,14 +42,19 @@ def explain(error: app_commands.AppCommandError) -> str | None:
     return None
 
 
+async def report_error(interaction: discord.Interaction, error: Exception, *, where: str) -> None:
+    """Tell the user what went wrong; log the whole of anything unexpected."""
+    message = explain(error) if isinstance(error, app_commands.AppCommandError) else None
+    if message is None:
+        log.error("%s failed", where, exc_info=error)
+        message = UNEXPECTED
+    try:
+        await tell(interaction, message)
+    except discord.HTTPException:
+        log.warning("Could not tell the user about an error in %s", where, exc_info=True)
+
+
 class BotCommandTree(app_commands.CommandTree):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        message = explain(error)
-        if message is None:
-            command = interaction.command.qualified_name if interaction.command else "unknown"
-            log.error("Command /%s failed", command, exc_info=error)
-            message = UNEXPECTED
-        try:
-            await tell(interaction, message)
-        except discord.HTTPException:
-            log.warning("Could not tell the user about an error", exc_info=True)
+        command = interaction.command.qualified_name if interaction.command else "unknown"
+        await report_error(interaction, error, where=f"Command /{command}")

@@ -50,12 +50,16 @@ class Database:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
-        connection.row_factory = aiosqlite.Row
-        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"):
-            async with connection.execute(pragma):
-                pass  # close each cursor: an open one blocks the migrations' COMMIT
-        database = cls(connection)
-        await database.migrate()
+        try:
+            connection.row_factory = aiosqlite.Row
+            for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"):
+                async with connection.execute(pragma):
+                    pass  # close each cursor: an open one blocks the migrations' COMMIT
+            database = cls(connection)
+            await database.migrate()
+        except BaseException:
+            await connection.close()  # its worker thread would otherwise keep the process alive
+            raise
         return database
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from storage.models import Job, JobState, Persona, name_key
 
 # "Sam", then "Sam (2)", "Sam (3)", ...: a clash never loses a paid-for persona.
 MAX_NAME_SUFFIX = 1000
+MAX_NAME_LENGTH = 80  # a webhook username's limit, as in bot/enhance/naming.py
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class PersonaStore:
                 return SavedPersona(persona, newly_saved=False)
 
             for attempt in range(1, MAX_NAME_SUFFIX + 1):
-                candidate = name if attempt == 1 else f"{name} ({attempt})"
+                suffix = "" if attempt == 1 else f" ({attempt})"
+                candidate = name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
                 try:
                     async with connection.execute(
                         "INSERT INTO personas (guild_id, name, name_key, creator_id, enhancement_id,"

@@ -17,6 +17,7 @@ import pytest
 import simcord
 
 from bot.core import PersonaBot, create_bot
+from bot.errors import UserFacingError
 from bot.settings import Settings
 from storage.database import Database
 from tests.fakes.humalike import DEFAULT_TOKEN, FakeHumalike, serve
@@ -56,10 +57,19 @@ def settings(tmp_path: Path, fake_humalike: FakeHumalike, settings_overrides: di
 
 
 @pytest.fixture
-async def simcord_bot(settings: Settings) -> AsyncIterator[PersonaBot]:
+async def bots() -> AsyncIterator[list[PersonaBot]]:
+    """Every bot a test built; closed after simcord has stopped, so no database thread outlives the test."""
+    built: list[PersonaBot] = []
+    yield built
+    for bot in built:
+        await bot.close()
+
+
+@pytest.fixture
+def simcord_bot(settings: Settings, bots: list[PersonaBot]) -> PersonaBot:
     bot = create_bot(settings, sync_globally=True)
-    yield bot
-    await bot.close()
+    bots.append(bot)
+    return bot
 
 
 @dataclass
@@ -69,6 +79,7 @@ class World:
     env: simcord.Env
     fake: FakeHumalike
     settings: Settings
+    built_bots: list[PersonaBot]
     guild: Any
     channel: Any
     alice: Any
@@ -82,6 +93,19 @@ class World:
         options.setdefault("sketch", SAM_SKETCH)
         return await (member or self.alice).slash(self.channel, "enhance", **options)
 
+    async def wait(self, seconds: float, *, step: float = 60.0) -> None:
+        """Let virtual time pass in steps, so each step's polls settle well within simcord's timeout."""
+        while seconds > 0:
+            await self.env.advance_time(min(step, seconds))
+            seconds -= step
+
+    def refusals(self) -> list[str]:
+        """Acknowledge the refusals the bot raised on purpose; anything else is a bug and fails here."""
+        errors = self.env.errors
+        unexpected = [error for error in errors if not isinstance(error, UserFacingError)]
+        assert not unexpected, unexpected
+        return [error.message for error in errors if isinstance(error, UserFacingError)]
+
     def message(self, message_id: int) -> discord.Message:
         return next(m for m in self.channel.history() if m.id == message_id)
 
@@ -89,6 +113,7 @@ class World:
         """Stop the bot as a crash would (nothing saved on the way out) and start a new one."""
         old = self.bot
         new = create_bot(self.settings, sync_globally=True)
+        self.built_bots.append(new)
         await self.env.restart_bot(new)
         await old.close()
         return new
@@ -112,11 +137,13 @@ class World:
 
 
 @pytest.fixture
-async def world(simcord_env: simcord.Env, fake_humalike: FakeHumalike, settings: Settings) -> World:
+async def world(
+    simcord_env: simcord.Env, fake_humalike: FakeHumalike, settings: Settings, bots: list[PersonaBot]
+) -> World:
     env = simcord_env
     fake_humalike.clock = lambda: env.now().timestamp()
     guild = env.create_guild(name="Game Night")
     channel = guild.create_text_channel("general")
     alice = guild.add_member(env.create_user("alice"))
     bob = guild.add_member(env.create_user("bob"))
-    return World(env, fake_humalike, settings, guild, channel, alice, bob)
+    return World(env, fake_humalike, settings, bots, guild, channel, alice, bob)

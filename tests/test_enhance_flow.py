@@ -37,3 +37,92 @@ async def test_enhance_answers_at_once_then_follows_the_job_to_a_saved_persona(w
     assert persona["markdown"].startswith("# Sam Okafor")
     assert persona["enhancement_id"] == world.fake.starts[0].job_id
     assert world.fake.billed_starts == 1
+
+
+def reply_edits(world: World, message_id: int) -> list[dict]:
+    """Every edit the bot made to one message, by any route."""
+    edits = []
+    for request in world.env.http_requests:
+        if request.method == "PATCH" and str(message_id) in request.path:
+            edits.append(request.json or {})
+    return edits
+
+
+async def test_reply_shows_grounding_start_time_and_who_asked(world: World) -> None:
+    result = await world.enhance(grounding="web")
+
+    embed = world.message(result.response.id).embeds[0]
+    fields = {field.name: field.value for field in embed.fields}
+    assert fields["Grounding"] == "`web`"
+    assert fields["Started"].startswith("<t:") and fields["Started"].endswith(":R>")
+    assert fields["Requested by"] == world.alice.mention
+    assert world.fake.starts[0].body["grounding"] == "web"
+
+
+async def test_reply_is_edited_only_when_the_status_changes(world: World) -> None:
+    world.fake.script_enhancement(pending_for=1, running_for=60)
+    result = await world.enhance()
+    reply_id = result.response.id
+
+    await world.env.advance_time(50)  # many polls, all "running"
+
+    assert world.fake.polls[world.fake.starts[0].job_id] > 3
+    assert len(reply_edits(world, reply_id)) == 2  # pending, then running: nothing else changed
+
+
+async def test_modal_takes_a_long_sketch_when_the_option_is_left_out(world: World) -> None:
+    long_sketch = "Sam is a support main who writes long notes. " * 80  # ~3,700 characters
+    shown = await world.alice.slash(world.channel, "enhance", grounding="research")
+    assert shown.modal is not None
+
+    submitted = await world.alice.submit_modal(shown, {"sketch": long_sketch, "name": "Sam the Scribe"})
+
+    assert world.fake.starts[0].body == {"persona": long_sketch.strip(), "grounding": "research"}
+    await world.env.advance_time(120)
+    card = world.message(submitted.response.id)
+    assert card.embeds[0].title == "Sam the Scribe"
+    [persona] = await world.personas()
+    assert persona["name"] == "Sam the Scribe"
+
+
+async def test_a_sheet_too_long_for_the_card_is_attached_whole(world: World) -> None:
+    from tests.fakes.humalike import Succeed, plain_text_persona
+
+    odd = plain_text_persona()
+    world.fake.script_enhancement(outcome=Succeed(persona=odd))
+    result = await world.enhance()
+    await world.env.advance_time(15)
+
+    card = world.message(result.response.id)
+    assert card.embeds[0].title == "Sam"  # no fields.name, no heading: from the sketch
+    [attachment] = card.attachments
+    assert attachment.filename == "sam.md"
+    assert (await attachment.read()).decode() == odd["markdown"].strip()
+    [persona] = await world.personas()
+    assert persona["fields"] == {}
+    assert persona["markdown"] == odd["markdown"]
+
+
+async def test_the_name_option_wins_and_a_taken_name_is_refused_before_any_start(world: World) -> None:
+    await world.enhance(name="Thresh Enjoyer")
+    await world.env.advance_time(15)
+
+    again = await world.enhance(member=world.bob, name="thresh enjoyer")
+
+    assert again.ephemeral
+    assert "already exists" in again.response.content
+    assert len(world.refusals()) == 1
+    assert world.fake.billed_starts == 1
+    [persona] = await world.personas()
+    assert persona["name"] == "Thresh Enjoyer"
+
+
+async def test_inferred_names_that_clash_get_a_number(world: World) -> None:
+    await world.enhance()
+    await world.enhance(member=world.bob)
+    await world.env.advance_time(15)
+
+    names = [persona["name"] for persona in await world.personas()]
+    assert names == ["Sam Okafor", "Sam Okafor (2)"]
+    second_card = world.message((await world.jobs())[1]["message_id"])
+    assert "already taken" in second_card.content

@@ -206,6 +206,15 @@ async def test_whoami_with_a_bad_token_is_unauthorized(session: aiohttp.ClientSe
     assert_token_hidden(caught.value, "revoked-token")
 
 
+async def test_whoami_with_a_token_not_allowed_here_is_forbidden(client: HumalikeClient, fake: FakeHumalike) -> None:
+    fake.fail_next_whoami(403)
+
+    with pytest.raises(Forbidden) as caught:
+        await client.whoami()
+
+    assert caught.value.code == "forbidden"
+
+
 # --- Refused starts ------------------------------------------------------------------------------
 
 
@@ -267,6 +276,16 @@ async def test_502_is_service_unavailable_with_trace_and_request_ids(
     assert caught.value.request_id == fake.requests[-1].request_id
     assert fake.starts == []
     assert_token_hidden(caught.value)
+
+
+async def test_a_proxy_502_page_is_service_unavailable(client: HumalikeClient, fake: FakeHumalike) -> None:
+    fake.fail_next_start(502, body="<html><body>502 Bad Gateway</body></html>")
+
+    with pytest.raises(ServiceUnavailable) as caught:
+        await start(client)
+
+    assert caught.value.status == 502
+    assert caught.value.code is None and caught.value.request_id
 
 
 # --- Failing polls -------------------------------------------------------------------------------

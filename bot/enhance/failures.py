@@ -32,6 +32,7 @@ INVALID_SKETCH = "invalid_sketch"
 UNAVAILABLE = "unavailable"
 INTERRUPTED = "interrupted"
 LOST = "lost"
+UNCONFIRMED = "unconfirmed"  # the start got no usable answer: the job may or may not exist
 
 
 def failure_for_start_error(error: errors.HumalikeError) -> Failure:
@@ -45,6 +46,8 @@ def failure_for_start_error(error: errors.HumalikeError) -> Failure:
     if isinstance(error, errors.ValidationFailed):
         problems = "; ".join(p.message for p in error.problems if p.message)
         return Failure(INVALID_SKETCH, problems or error.message)
+    if isinstance(error, errors.NetworkError | errors.UnexpectedResponse):
+        return Failure(UNCONFIRMED)
     return Failure(UNAVAILABLE, error.trace_id)
 
 
@@ -90,6 +93,13 @@ def describe(failure: Failure) -> FailureText:
             "The bot restarted while starting this job",
             "Humalike had not confirmed the job when the bot went down, and to be sure no job is started "
             "(and paid for) twice it was not sent again. Press **Retry** to start it.",
+            retryable=True,
+        )
+    if code == UNCONFIRMED:
+        return FailureText(
+            "Humalike is unavailable right now",
+            "It did not answer when the bot started this job, so the bot cannot tell whether Humalike started "
+            "(and billed) it. If no persona appears, press **Retry** in a minute.",
             retryable=True,
         )
     if code == LOST:

@@ -18,12 +18,17 @@ NAME_FIELD_KEYS = ("name", "full_name", "fullname", "display_name", "character_n
 NOT_NAMES = {"a", "an", "the", "this", "that", "my", "our", "he", "she", "they", "it", "i", "we", "you"}
 
 _NAME_WORD = r"[A-Z][\w'’.-]*"
+# A name stays on one line, and a word ending a sentence ("Okafor.") ends it; an initial or a title does not.
+_NEXT_WORD = rf"(?:(?:(?<![a-z]{{2}}\.)|(?<=Mrs\.)|(?<=Prof\.))[ \t]+{_NAME_WORD})"
+_NAME = rf"{_NAME_WORD}{_NEXT_WORD}{{0,3}}"
 _SKETCH_NAME = re.compile(
-    rf"^\s*(?:name\s*[:=-]\s*)?(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}})\s*(?:,|\(|\bis\b|\bwas\b|:|-|—)",
+    rf"^\s*(?:(?i:name)[ \t]*[:=-][ \t]*(?P<labelled>{_NAME})[ \t]*(?:$|,|\(|-|—)"
+    rf"|(?P<name>{_NAME})\s*(?:,|\(|\bis\b|\bwas\b|:|-|—))",
+    re.MULTILINE,
 )
 _NAME_LINE = re.compile(r"^\W*name\W*[:=-]\s*(?P<name>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _HEADING = re.compile(r"^\s{0,3}#{1,3}\s+(?P<name>.+?)\s*#*\s*$", re.MULTILINE)
-_YOU_ARE = re.compile(rf"\bYou are (?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}})")
+_YOU_ARE = re.compile(rf"\bYou are (?P<name>{_NAME})")
 
 
 def clean_name(raw: str) -> str:
@@ -48,7 +53,7 @@ def name_from_sketch(sketch: str) -> str | None:
     match = _SKETCH_NAME.match(sketch)
     if not match:
         return None
-    words = match.group("name").split()
+    words = (match.group("labelled") or match.group("name")).split()
     while words and words[0].lower() in NOT_NAMES:
         words.pop(0)
     return clean_name(" ".join(words)) or None

@@ -24,6 +24,7 @@ EMBED_TOTAL_LIMIT = 6000
 
 SKETCH_PREVIEW = 300
 SHEET_PREVIEW = 1500
+FAILURE_EXPLANATION = 1500
 CARD_FIELD_VALUE = 300
 CARD_MAX_FIELDS = 6
 
@@ -138,7 +139,7 @@ def render_failure(job: Job, failure: Failure) -> Reply:
     text = describe(failure)
     embed = discord.Embed(
         title=f"❌ {text.title}",
-        description=text.explanation + "\n\n" + _quoted_sketch(job.sketch),
+        description=truncate(text.explanation, FAILURE_EXPLANATION) + "\n\n" + _quoted_sketch(job.sketch),
         colour=COLOURS["failed"],
     )
     _context_fields(embed, job)
@@ -165,7 +166,8 @@ def sheet_filename(name: str) -> str:
 
 
 def render_persona_card(persona: Persona, *, requested_by: int | None = None, note: str | None = None) -> Reply:
-    sheet = persona.markdown.strip() or persona.system_prompt.strip()
+    original = persona.markdown if persona.markdown.strip() else persona.system_prompt
+    sheet = original.strip()
     preview = truncate(sheet, SHEET_PREVIEW)
     embed = discord.Embed(title=truncate(persona.name, TITLE_LIMIT), description=preview, colour=COLOURS["done"])
     for label, value in telling_fields(persona.fields):
@@ -181,7 +183,7 @@ def render_persona_card(persona: Persona, *, requested_by: int | None = None, no
     embed.set_footer(text=truncate(footer, 2048))
     files: tuple[ReplyFile, ...] = ()
     if preview != sheet:
-        files = (ReplyFile(sheet_filename(persona.name), sheet.encode("utf-8")),)
+        files = (ReplyFile(sheet_filename(persona.name), original.encode("utf-8")),)
     content = f"✅ Saved **{discord.utils.escape_markdown(persona.name)}**." + (f" {note}" if note else "")
     return Reply(embed=embed, files=files, content=truncate(content, 2000))
 

@@ -16,7 +16,7 @@ from bot.humalike.models import Grounding
 # (start, end) in seconds of the window in which a job of this grounding usually
 # ends. Observed: about 37 s for `off`; `web` adds a lookup; `research` takes minutes.
 LIKELY_END = {
-    Grounding.OFF: (20.0, 75.0),
+    Grounding.OFF: (25.0, 75.0),
     Grounding.WEB: (30.0, 150.0),
     Grounding.RESEARCH: (60.0, 900.0),
 }

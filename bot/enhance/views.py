@@ -6,6 +6,9 @@ import re
 from typing import Any, Protocol
 
 import discord
+from discord import app_commands
+
+from bot.tree import report_error
 
 RETRY_TEMPLATE = r"enhance:retry:(?P<job_id>[0-9]+)"
 SKETCH_LIMIT = 4000  # a modal paragraph's limit, used for the slash option too
@@ -50,13 +53,14 @@ def retry_view(job_id: int) -> discord.ui.View:
 class SketchModal(discord.ui.Modal, title="Enhance a persona"):
     sketch: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="Sketch",
+        custom_id="sketch",
         style=discord.TextStyle.paragraph,
         placeholder="Sam is a 30-year-old support main. Friendly. Plays Thresh.",
         max_length=SKETCH_LIMIT,
         required=True,
     )
     name: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="Name (optional)", style=discord.TextStyle.short, max_length=80, required=False
+        label="Name (optional)", custom_id="name", style=discord.TextStyle.short, max_length=80, required=False
     )
 
     def __init__(self, on_sketch: Any, *, name: str | None) -> None:
@@ -67,3 +71,11 @@ class SketchModal(discord.ui.Modal, title="Enhance a persona"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self._on_sketch(interaction, self.sketch.value, self.name.value or None)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        # The same path as a slash command's errors: refusals are told, bugs are logged.
+        tree = interaction.client.tree  # type: ignore[attr-defined]
+        if isinstance(error, app_commands.AppCommandError):
+            await tree.on_error(interaction, error)
+        else:
+            await report_error(interaction, error, where="The /enhance form")

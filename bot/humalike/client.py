@@ -13,6 +13,7 @@ import datetime
 import email.utils
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 ENHANCE_PATH = "/v1/personas/actions/enhance"
 ENHANCEMENT_PATH = "/v1/personas/repositories/Enhancement/by-id/{id}"
 WHOAMI_PATH = "/v1/turn-taking/actions/whoami"
+# A Retry-After longer than this is taken as this: a job is never parked for days by one header.
+MAX_RETRY_AFTER = 3600.0
 
 
 class HumalikeClient:
@@ -155,14 +158,16 @@ def _field_problems(details: Any) -> list[FieldProblem]:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds: either delta-seconds or an HTTP date."""
+    """`Retry-After` as seconds (delta-seconds or an HTTP date), at most MAX_RETRY_AFTER."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -170,7 +175,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if when.tzinfo is None:  # asctime and "-0000" dates carry no zone; HTTP dates are GMT
         when = when.replace(tzinfo=datetime.UTC)
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - current))
 
 
 __all__ = ["HumalikeClient", "parse_retry_after"]

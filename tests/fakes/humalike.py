@@ -291,9 +291,11 @@ class Fault:
     - `status`: answer `status` with `body` (None: the documented body for that status; a str or
       bytes body is sent raw as text, like a proxy's HTML page) and extra `headers`.
     - `null`: answer 200 with the body `null`.
-    - `hang`: hold the request open until the client gives up (the test server cancels the
-      handler when the connection closes), `release_hangs()` is called, the served fake shuts
-      down, or `max_seconds` of event-loop time pass; when released it answers normally.
+    - `hang`: hold the request open on an `asyncio.Event`, never a clock, so it lasts on a
+      virtual clock too. It ends when the client gives up and closes the connection (the test
+      server cancels the handler), when `release_hangs()` is called (it then answers normally),
+      when `max_seconds` of event-loop time pass if given (then answers normally), or when
+      `serve()` exits (the client then sees the connection close).
     - `drop`: abort the TCP connection without an answer.
 
     `commit` (starts only): accept and bill the job first, then misbehave, as when the service

@@ -1,0 +1,119 @@
+"""Jobs survive restarts, expired tokens, deleted replies and slow Humalike days."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+
+from tests.conftest import World
+
+
+def status_of(world: World, message_id: int) -> str:
+    embed = world.message(message_id).embeds[0]
+    return f"{embed.title}\n{embed.description}"
+
+
+async def test_a_restart_mid_job_resumes_it_and_edits_the_same_reply(world: World) -> None:
+    world.fake.script_enhancement(pending_for=1, running_for=40)
+    result = await world.enhance()
+    await world.env.advance_time(3)
+    assert "Running" in status_of(world, result.response.id)
+
+    await world.restart()
+    await world.env.advance_time(60)
+
+    card = world.message(result.response.id)
+    assert card.embeds[0].title == "Sam Okafor"
+    assert world.fake.billed_starts == 1
+    assert len(await world.personas()) == 1
+    [job] = await world.jobs()
+    assert job["state"] == "succeeded"
+
+
+async def test_a_job_that_ended_while_the_bot_was_down_is_collected_on_start_up(world: World) -> None:
+    world.fake.script_enhancement(pending_for=1, running_for=5)
+    result = await world.enhance()
+    await world.bot.close()  # a graceful stop, before the job ends
+    world.fake.finish(world.fake.starts[0].job_id)
+
+    await world.restart()
+    await world.env.advance_time(1)
+
+    assert world.message(result.response.id).embeds[0].title == "Sam Okafor"
+    assert world.fake.billed_starts == 1
+    assert len(await world.personas()) == 1
+
+
+async def test_restarting_twice_never_saves_twice(world: World) -> None:
+    result = await world.enhance()
+    await world.restart()
+    await world.env.advance_time(15)
+    await world.restart()
+    await world.env.advance_time(15)
+
+    assert len(await world.personas()) == 1
+    assert world.fake.billed_starts == 1
+    assert world.message(result.response.id).embeds[0].title == "Sam Okafor"
+
+
+async def test_a_job_caught_before_humalike_confirmed_it_is_not_resent(world: World) -> None:
+    # The bot went down between recording the job and hearing back from Humalike.
+    world.fake.fail_next_start(502)
+    result = await world.enhance()
+    await world.rows("UPDATE jobs SET state = 'queued', error_code = NULL")
+
+    await world.restart()
+
+    reply = world.message(result.response.id)
+    assert "restarted while starting this job" in status_of(world, reply.id)
+    assert any(child.label == "Retry" for row in reply.components for child in row.children)
+    assert world.fake.billed_starts == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"job_deadline_seconds": 120}])
+async def test_a_job_past_its_deadline_is_reported_and_still_saved_when_it_ends(world: World) -> None:
+    world.fake.script_enhancement(pending_for=1, running_for=600)
+    result = await world.enhance(grounding="research")
+
+    await world.env.advance_time(180)
+    assert "taking longer than 2 minutes" in status_of(world, result.response.id)
+    assert await world.personas() == []
+
+    await world.wait(600)
+    card = world.message(result.response.id)
+    assert card.embeds[0].title == "Sam Okafor"
+    assert "after the deadline" in card.content
+    assert len(await world.personas()) == 1
+
+
+async def test_after_the_token_expires_the_reply_is_edited_as_the_bot(world: World) -> None:
+    world.fake.script_enhancement(pending_for=1, running_for=20 * 60)
+    result = await world.enhance()
+
+    await world.wait(25 * 60)
+
+    card = world.message(result.response.id)
+    assert card.embeds[0].title == "Sam Okafor"
+    channel_edits = [
+        r
+        for r in world.env.http_requests
+        if r.method == "PATCH" and r.path.startswith("/channels/") and str(result.response.id) in r.path
+    ]
+    assert channel_edits, "the final edit went through the channel message, not the expired token"
+
+
+async def test_a_deleted_reply_is_replaced_by_a_new_message_with_the_result(world: World) -> None:
+    reply_id = (await world.enhance()).response.id
+    await world.env.advance_time(3)
+    mods = world.guild.create_role("Mods", permissions=discord.Permissions(manage_messages=True))
+    moderator = world.guild.add_member(world.env.create_user("mod"), roles=[mods])
+    await moderator.delete(world.message(reply_id))
+
+    await world.env.advance_time(15)
+
+    last = world.channel.history()[-1]
+    assert last.id != reply_id
+    assert last.embeds[0].title == "Sam Okafor"
+    [job] = await world.jobs()
+    assert job["message_id"] == last.id
+    assert len(await world.personas()) == 1

@@ -1,0 +1,334 @@
+"""The database: migrations, jobs and their limits, personas saved once and named uniquely per guild."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.database import Database, migrations
+from storage.jobs import AlreadyRetried, JobStore, TooManyJobs
+from storage.models import Job, JobState
+from storage.personas import PersonaStore, SavedPersona
+from tests.fakes.humalike import sam_persona
+
+GUILD = 1001
+OTHER_GUILD = 2002
+ALICE = 11
+BOB = 22
+SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
+NOW = 1_767_225_600.0
+
+_enhancement_ids = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "bot.sqlite3"
+
+
+@pytest.fixture
+async def database(db_path: Path) -> AsyncIterator[Database]:
+    db = await Database.open(db_path)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def jobs(database: Database) -> JobStore:
+    return JobStore(database)
+
+
+@pytest.fixture
+def personas(database: Database) -> PersonaStore:
+    return PersonaStore(database)
+
+
+async def new_job(jobs: JobStore, *, user: int = ALICE, guild: int = GUILD, max_in_flight: int = 100, **kw: Any) -> Job:
+    return await jobs.create(
+        guild_id=guild,
+        channel_id=5,
+        user_id=user,
+        sketch=SKETCH,
+        grounding="off",
+        requested_name=None,
+        created_at=NOW,
+        max_in_flight=max_in_flight,
+        **kw,
+    )
+
+
+async def started_job(jobs: JobStore, **kw: Any) -> Job:
+    job = await new_job(jobs, **kw)
+    enhancement_id = f"00000000-0000-4000-8000-{next(_enhancement_ids):012d}"
+    await jobs.mark_started(job.id, enhancement_id=enhancement_id, started_at=NOW + 0.3, deadline_at=NOW + 1800)
+    started = await jobs.get(job.id)
+    assert started is not None
+    return started
+
+
+async def save(personas: PersonaStore, job: Job, name: str = "Sam Okafor") -> SavedPersona:
+    humalike = sam_persona()
+    return await personas.save_enhanced(
+        job,
+        name=name,
+        humalike_persona_id=humalike["persona_id"],
+        fields=humalike["fields"],
+        system_prompt=humalike["system_prompt"],
+        markdown=humalike["markdown"],
+        now=NOW + 40,
+    )
+
+
+async def count(database: Database, table: str) -> int:
+    row = await database.fetch_one(f"SELECT COUNT(*) FROM {table}")
+    assert row is not None
+    return row[0]
+
+
+# --- Migrations ---------------------------------------------------------------------------------
+
+
+async def test_migrations_create_the_schema_and_set_user_version(database: Database, db_path: Path) -> None:
+    latest = max(version for version, _ in migrations())
+
+    [main] = await database.fetch_all("PRAGMA database_list")
+    assert main["file"] == str(db_path)
+    assert await database.schema_version() == latest >= 1
+    tables = {row[0] for row in await database.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"jobs", "personas"} <= tables
+    row = await database.fetch_one("PRAGMA journal_mode")
+    assert row is not None and row[0] == "wal"
+
+
+async def test_reopening_keeps_the_data_and_does_not_rerun_migrations(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="storage.database")
+    first = await Database.open(db_path)
+    job = await started_job(JobStore(first))
+    saved = await save(PersonaStore(first), job)
+    version = await first.schema_version()
+    await first.close()
+    assert "Applying database migration" in caplog.text
+    caplog.clear()
+
+    second = await Database.open(db_path)
+    try:
+        assert "Applying database migration" not in caplog.text
+        assert await second.schema_version() == version
+        assert await PersonaStore(second).get(saved.persona.id) == saved.persona
+        reread = await JobStore(second).get(job.id)
+        assert reread is not None and reread.state is JobState.SUCCEEDED
+        assert await second.migrate() == version
+    finally:
+        await second.close()
+
+
+# --- Jobs ---------------------------------------------------------------------------------------
+
+
+async def test_a_new_job_is_queued_with_what_the_user_asked(jobs: JobStore) -> None:
+    job = await new_job(jobs, user=BOB)
+
+    assert job.state is JobState.QUEUED
+    assert (job.user_id, job.guild_id, job.sketch, job.grounding) == (BOB, GUILD, SKETCH, "off")
+    assert job.enhancement_id is None and job.persona_id is None and job.retry_of is None
+    assert await jobs.get(job.id) == job
+
+
+async def test_max_in_flight_is_enforced_per_user(jobs: JobStore, database: Database) -> None:
+    await new_job(jobs, user=ALICE, max_in_flight=2)
+    await new_job(jobs, user=ALICE, max_in_flight=2)
+
+    with pytest.raises(TooManyJobs) as raised:
+        await new_job(jobs, user=ALICE, max_in_flight=2)
+
+    assert raised.value.in_flight == 2
+    assert await count(database, "jobs") == 2
+    # Bob is not held back by Alice's jobs.
+    await new_job(jobs, user=BOB, max_in_flight=2)
+    await new_job(jobs, user=BOB, max_in_flight=2)
+    assert await count(database, "jobs") == 4
+
+
+async def test_finished_jobs_do_not_count_against_the_limit(
+    jobs: JobStore, personas: PersonaStore, database: Database
+) -> None:
+    failed = await new_job(jobs, max_in_flight=2)
+    succeeded = await started_job(jobs, max_in_flight=2)
+    with pytest.raises(TooManyJobs):
+        await new_job(jobs, max_in_flight=2)
+
+    await jobs.finish_failed(failed.id, code="provider_error", detail=None, finished_at=NOW + 10)
+    await new_job(jobs, max_in_flight=2)
+    with pytest.raises(TooManyJobs):
+        await new_job(jobs, max_in_flight=2)
+
+    await save(personas, succeeded)
+    await new_job(jobs, max_in_flight=2)
+    assert await count(database, "jobs") == 4
+
+
+@pytest.mark.parametrize("state", [JobState.PENDING, JobState.RUNNING, JobState.STALLED])
+async def test_started_running_and_stalled_jobs_count_against_the_limit(jobs: JobStore, state: JobState) -> None:
+    job = await started_job(jobs, max_in_flight=1)
+    await jobs.set_state(job.id, state)
+    with pytest.raises(TooManyJobs):
+        await new_job(jobs, max_in_flight=1)
+
+
+async def test_a_failed_job_can_be_retried_only_once(jobs: JobStore, database: Database) -> None:
+    failed = await new_job(jobs)
+    await jobs.finish_failed(failed.id, code="provider_error", detail=None, finished_at=NOW + 10)
+
+    retry = await new_job(jobs, retry_of=failed.id)
+    assert retry.retry_of == failed.id
+    assert await jobs.retry_of(failed.id) == retry
+
+    with pytest.raises(AlreadyRetried):
+        await new_job(jobs, retry_of=failed.id)
+    assert await count(database, "jobs") == 2
+    # The refused retry left nothing half-written: the store still takes new jobs.
+    await new_job(jobs)
+
+
+async def test_unfinished_returns_only_queued_pending_running_and_stalled_jobs(
+    jobs: JobStore, personas: PersonaStore
+) -> None:
+    queued = await new_job(jobs)
+    pending = await started_job(jobs)
+    running = await started_job(jobs, user=BOB)
+    await jobs.set_state(running.id, JobState.RUNNING)
+    stalled = await started_job(jobs, guild=OTHER_GUILD)
+    await jobs.set_state(stalled.id, JobState.STALLED)
+    failed = await started_job(jobs)
+    await jobs.finish_failed(failed.id, code="provider_error", detail=None, finished_at=NOW + 5)
+    succeeded = await started_job(jobs)
+    await save(personas, succeeded)
+
+    unfinished = await jobs.unfinished()
+
+    assert [job.id for job in unfinished] == [queued.id, pending.id, running.id, stalled.id]
+    assert [job.state for job in unfinished] == [
+        JobState.QUEUED,
+        JobState.PENDING,
+        JobState.RUNNING,
+        JobState.STALLED,
+    ]
+
+
+async def test_a_finished_job_does_not_go_back_to_running(jobs: JobStore) -> None:
+    job = await started_job(jobs)
+    await jobs.finish_failed(job.id, code="provider_error", detail="boom", finished_at=NOW + 5)
+
+    await jobs.set_state(job.id, JobState.RUNNING)
+
+    reread = await jobs.get(job.id)
+    assert reread is not None
+    assert (reread.state, reread.error_code, reread.error_detail) == (JobState.FAILED, "provider_error", "boom")
+
+
+# --- Personas -----------------------------------------------------------------------------------
+
+
+async def test_save_enhanced_saves_once_per_enhancement_and_closes_the_job(
+    jobs: JobStore, personas: PersonaStore, database: Database
+) -> None:
+    job = await started_job(jobs)
+
+    first = await save(personas, job)
+    again = await save(personas, job, name="Another Name")
+
+    assert first.newly_saved
+    assert not again.newly_saved
+    assert again.persona == first.persona
+    assert await count(database, "personas") == 1
+    closed = await jobs.get(job.id)
+    assert closed is not None
+    assert closed.state is JobState.SUCCEEDED
+    assert closed.persona_id == first.persona.id
+    assert closed.finished_at == NOW + 40
+
+
+async def test_the_saved_persona_holds_what_humalike_sent(jobs: JobStore, personas: PersonaStore) -> None:
+    job = await started_job(jobs)
+    saved = await save(personas, job)
+
+    persona = await personas.get(saved.persona.id)
+    humalike = sam_persona()
+    assert persona is not None
+    assert persona.name == "Sam Okafor"
+    assert persona.fields == humalike["fields"]
+    assert persona.markdown == humalike["markdown"]
+    assert persona.system_prompt == humalike["system_prompt"]
+    assert (persona.guild_id, persona.creator_id, persona.sketch) == (GUILD, ALICE, SKETCH)
+    assert persona.enhancement_id == job.enhancement_id
+
+
+async def test_names_are_unique_per_guild_case_insensitively(jobs: JobStore, personas: PersonaStore) -> None:
+    names = []
+    for asked in ("Sam Okafor", "sam okafor", "SAM  OKAFOR", "Sam Okafor"):
+        saved = await save(personas, await started_job(jobs), name=asked)
+        names.append(saved.persona.name)
+
+    assert names == ["Sam Okafor", "sam okafor (2)", "SAM  OKAFOR (3)", "Sam Okafor (4)"]
+    assert await personas.name_taken(GUILD, "SAM OKAFOR (2)")
+    found = await personas.get_by_name(GUILD, "sam okafor (3)")
+    assert found is not None and found.name == "SAM  OKAFOR (3)"
+
+
+async def test_the_same_name_in_another_guild_is_not_suffixed(jobs: JobStore, personas: PersonaStore) -> None:
+    here = await save(personas, await started_job(jobs, guild=GUILD))
+    there = await save(personas, await started_job(jobs, guild=OTHER_GUILD))
+
+    assert here.persona.name == there.persona.name == "Sam Okafor"
+    assert not await personas.name_taken(OTHER_GUILD + 1, "Sam Okafor")
+
+
+async def test_concurrent_saves_of_the_same_name_both_succeed_with_distinct_names(
+    jobs: JobStore, personas: PersonaStore, database: Database
+) -> None:
+    first_job, second_job, third_job = [await started_job(jobs) for _ in range(3)]
+
+    results = await asyncio.gather(
+        save(personas, first_job), save(personas, second_job), save(personas, third_job, name="sam okafor")
+    )
+
+    assert all(result.newly_saved for result in results)
+    assert sorted(result.persona.name.casefold() for result in results) == [
+        "sam okafor",
+        "sam okafor (2)",
+        "sam okafor (3)",
+    ]
+    assert await count(database, "personas") == 3
+    for job, result in zip((first_job, second_job, third_job), results, strict=True):
+        closed = await jobs.get(job.id)
+        assert closed is not None and closed.persona_id == result.persona.id
+
+
+async def test_concurrent_saves_of_the_same_enhancement_save_it_once(
+    jobs: JobStore, personas: PersonaStore, database: Database
+) -> None:
+    job = await started_job(jobs)
+
+    results = await asyncio.gather(save(personas, job), save(personas, job))
+
+    assert sorted(result.newly_saved for result in results) == [False, True]
+    assert results[0].persona == results[1].persona
+    assert await count(database, "personas") == 1
+
+
+async def test_a_suffixed_name_stays_within_80_characters(jobs: JobStore, personas: PersonaStore) -> None:
+    long_name = "Bartholomew Okafor-Vance " * 3 + "Fifth"  # 80 characters, naming's cap
+    assert len(long_name) == 80
+    await save(personas, await started_job(jobs), name=long_name)
+
+    second = await save(personas, await started_job(jobs), name=long_name)
+
+    assert second.persona.name.endswith(" (2)")
+    assert len(second.persona.name) <= 80
