@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 
+import aiohttp
 import discord
 
 from bot.check import run_checks
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except discord.PrivilegedIntentsRequired:
         print(INTENT_REFUSED, file=sys.stderr)  # noqa: T201
         return 2
+    except (aiohttp.ClientError, OSError) as error:
+        print(f"Could not reach Discord ({type(error).__name__}); check the network and try again.", file=sys.stderr)  # noqa: T201
+        return 1
     except KeyboardInterrupt:
         log.info("Stopped")
     return 0
