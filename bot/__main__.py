@@ -50,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)  # noqa: T201
         return 2
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level.upper(), logging.INFO), root=True)
     if args.command == "check":
+        logging.basicConfig(level=logging.CRITICAL)  # the report is the output; discord.py's chatter is not
         return asyncio.run(check(settings))
+    discord.utils.setup_logging(level=getattr(logging, settings.log_level.upper(), logging.INFO), root=True)
     try:
         asyncio.run(run(settings, sync_globally=args.sync))
     except discord.LoginFailure:

@@ -137,7 +137,12 @@ class Enhance(commands.Cog):
                 "once. Wait for one to finish, then try again."
             ) from None
         reply = self.service.queued_reply(job)
-        callback = await interaction.response.send_message(embed=reply.embed, allowed_mentions=NO_MENTIONS)
+        try:
+            callback = await interaction.response.send_message(embed=reply.embed, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            # The member never saw an answer (the interaction expired, say): nothing was started.
+            await self.bot.jobs.discard(job.id)
+            raise
         message = callback.resource
         if isinstance(message, discord.InteractionMessage):
             await self.bot.jobs.attach_reply(

@@ -67,6 +67,10 @@ class JobStore:
             async with connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
                 return Job.from_row(await cursor.fetchone())
 
+    async def discard(self, job_id: int) -> None:
+        """Forget a job that never reached the user nor Humalike (its reply could not be sent)."""
+        await self._db.write("DELETE FROM jobs WHERE id = ? AND state = ?", (job_id, JobState.QUEUED.value))
+
     async def get(self, job_id: int) -> Job | None:
         row = await self._db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return Job.from_row(row) if row else None

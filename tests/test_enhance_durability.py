@@ -117,3 +117,31 @@ async def test_a_deleted_reply_is_replaced_by_a_new_message_with_the_result(worl
     [job] = await world.jobs()
     assert job["message_id"] == last.id
     assert len(await world.personas()) == 1
+
+
+async def test_the_retry_button_still_works_after_a_restart(world: World) -> None:
+    from tests.fakes.humalike import Fail
+
+    world.fake.script_enhancement(outcome=Fail("provider_error"))
+    first = await world.enhance()
+    await world.env.advance_time(15)
+
+    await world.restart()
+    retried = await world.alice.click(world.message(first.response.id), label="Retry")
+    await world.env.advance_time(15)
+
+    assert world.fake.billed_starts == 2
+    assert world.message(retried.response.id).embeds[0].title == "Sam Okafor"
+
+
+async def test_a_reply_that_cannot_be_sent_leaves_no_job_behind(world: World) -> None:
+    world.env.inject_error("POST", "/interactions/*/callback", status=500)
+
+    await world.enhance()
+
+    [error] = world.env.errors
+    assert isinstance(error.__cause__, discord.HTTPException)
+    assert await world.jobs() == []
+    assert world.fake.billed_starts == 0
+    await world.restart()
+    assert world.fake.billed_starts == 0

@@ -126,3 +126,14 @@ async def test_inferred_names_that_clash_get_a_number(world: World) -> None:
     assert names == ["Sam Okafor", "Sam Okafor (2)"]
     second_card = world.message((await world.jobs())[1]["message_id"])
     assert "already taken" in second_card.content
+
+
+async def test_unknown_keys_in_humalike_answers_are_ignored(world: World) -> None:
+    world.fake.extra_keys = {"created_by": "someone", "usage": {"credits": 3}, "progress": None}
+    world.fake.extra_persona_keys = {"avatar": None, "version": 2}
+    result = await world.enhance()
+
+    await world.env.advance_time(15)
+
+    assert world.message(result.response.id).embeds[0].title == "Sam Okafor"
+    assert len(await world.personas()) == 1

@@ -134,7 +134,11 @@ def test_a_name_stops_at_the_end_of_its_sentence() -> None:
 
 def test_the_sheet_heading_gives_the_name() -> None:
     assert name_from_sheet(SAM_SHEET) == "Sam Okafor"
-    assert name_from_sheet("## **Sam** _Okafor_ ##\n\nText") == "Sam Okafor"
+    assert name_from_sheet("# **Sam** _Okafor_ #\n\nText") == "Sam Okafor"
+
+
+def test_a_section_heading_is_not_taken_for_a_name() -> None:
+    assert name_from_sheet("## Overview\n\nA quiet support main.") is None
 
 
 def test_a_long_heading_is_not_taken_for_a_name() -> None:

@@ -177,8 +177,8 @@ class EnhancementFollower:
             raise errors.UnexpectedResponse("Humalike answered null for a job it accepted")
         entry.errors = entry.nulls = 0
         if enhancement.status is JobStatus.SUCCEEDED:
-            self._followed.pop(job.id, None)
             await self._on_succeeded(job, enhancement)
+            self._followed.pop(job.id, None)  # only once saved: a failed save is polled again
             return
         if enhancement.status is JobStatus.FAILED:
             failure = enhancement.error or None
@@ -218,8 +218,8 @@ class EnhancementFollower:
             await self._show_progress(entry)
 
     async def _fail(self, entry: Followed, failure: failures.Failure) -> None:
-        self._followed.pop(entry.job.id, None)
         await self._jobs.finish_failed(entry.job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
+        self._followed.pop(entry.job.id, None)
         await self._editor.show(entry.job, render_failure(entry.job, failure))
 
     async def _stall(self, entry: Followed, error: errors.HumalikeError) -> None:

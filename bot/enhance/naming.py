@@ -27,7 +27,8 @@ _SKETCH_NAME = re.compile(
     re.MULTILINE,
 )
 _NAME_LINE = re.compile(r"^\W*name\W*[:=-]\s*(?P<name>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
-_HEADING = re.compile(r"^\s{0,3}#{1,3}\s+(?P<name>.+?)\s*#*\s*$", re.MULTILINE)
+# Only a top-level heading names the sheet; "## Overview" is a section.
+_HEADING = re.compile(r"^\s{0,3}#\s+(?P<name>.+?)\s*#*\s*$", re.MULTILINE)
 _YOU_ARE = re.compile(rf"\bYou are (?P<name>{_NAME})")
 
 
