@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import replace
+from typing import Any
 
 import discord
 
@@ -32,6 +33,17 @@ def _files(reply: Reply) -> list[discord.File]:
 
 def _view(reply: Reply) -> discord.ui.View | None:
     return retry_view(reply.retry_job_id) if reply.retry_job_id is not None else None
+
+
+def _edit(reply: Reply) -> dict[str, Any]:
+    """An edit that replaces everything: text, embed, files and buttons."""
+    return {
+        "content": reply.content,
+        "embed": reply.embed,
+        "attachments": _files(reply),
+        "view": _view(reply),
+        "allowed_mentions": NO_MENTIONS,
+    }
 
 
 class ReplyEditor:
@@ -59,14 +71,7 @@ class ReplyEditor:
         assert job.application_id and job.interaction_token and job.message_id
         webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self._client)
         try:
-            await webhook.edit_message(
-                job.message_id,
-                content=reply.content,
-                embed=reply.embed,
-                attachments=_files(reply),
-                view=_view(reply),
-                allowed_mentions=NO_MENTIONS,
-            )
+            await webhook.edit_message(job.message_id, **_edit(reply))
             return True
         except discord.HTTPException as error:
             log.info("Editing job %s through its token failed (%s); editing as the bot", job.id, error.status)
@@ -76,13 +81,7 @@ class ReplyEditor:
         assert job.message_id
         message = self._client.get_partial_messageable(job.channel_id).get_partial_message(job.message_id)
         try:
-            await message.edit(
-                content=reply.content,
-                embed=reply.embed,
-                attachments=_files(reply),
-                view=_view(reply),
-                allowed_mentions=NO_MENTIONS,
-            )
+            await message.edit(**_edit(reply))
             return True
         except discord.HTTPException as error:
             log.info("Editing job %s's message as the bot failed (%s); posting anew", job.id, error.status)
