@@ -145,3 +145,17 @@ async def test_a_reply_that_cannot_be_sent_leaves_no_job_behind(world: World) ->
     assert world.fake.billed_starts == 0
     await world.restart()
     assert world.fake.billed_starts == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"job_deadline_seconds": 120}])
+async def test_the_deadline_is_reported_even_while_humalike_is_down(world: World) -> None:
+    world.fake.script_enhancement(pending_for=1, running_for=600)
+    result = await world.enhance()
+    await world.env.advance_time(3)
+    world.fake.fail_next_polls(502, times=1000)
+
+    await world.wait(300)
+
+    text = status_of(world, result.response.id)
+    assert "taking longer than 2 minutes" in text
+    assert "isn't answering" in text

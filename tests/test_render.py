@@ -10,7 +10,15 @@ import pytest
 
 from bot.enhance import failures
 from bot.enhance.failures import Failure
-from bot.enhance.render import Progress, Reply, embed_size, render_failure, render_persona_card, render_progress
+from bot.enhance.render import (
+    Progress,
+    Reply,
+    describe_duration,
+    embed_size,
+    render_failure,
+    render_persona_card,
+    render_progress,
+)
 from storage.models import Job, JobState, Persona
 from tests.fakes.humalike import plain_text_persona, sam_persona
 
@@ -247,7 +255,7 @@ def test_each_progress_state_reads_differently() -> None:
 
 def test_a_timed_out_job_says_so() -> None:
     job = make_job(timed_out=True)
-    late = render_progress(job, Progress(state=JobState.RUNNING, timed_out=True, deadline_minutes=45))
+    late = render_progress(job, Progress(state=JobState.RUNNING, timed_out=True, deadline_seconds=45 * 60))
     on_time = render_progress(job, Progress(state=JobState.RUNNING))
 
     assert "longer than 45 minutes" in (late.embed.description or "")
@@ -310,3 +318,11 @@ def test_replies_that_differ_have_different_signatures() -> None:
 
     assert running.signature() == same.signature()
     assert running.signature() != trouble.signature()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(90, "90 seconds"), (120, "2 minutes"), (1800, "30 minutes"), (7200, "2 hours"), (9000, "2 hours 30 minutes")],
+)
+def test_durations_read_as_words(seconds: float, words: str) -> None:
+    assert describe_duration(seconds) == words

@@ -148,8 +148,18 @@ class EnhancementFollower:
         finally:
             entry.polling = False
         if entry.job.id in self._followed:
+            await self._check_deadline(entry)
             entry.due = time.monotonic() + self._next_delay(entry, retry_after)
             self._client.dispatch(WAKE_EVENT)
+
+    async def _check_deadline(self, entry: Followed) -> None:
+        """Past its deadline a job is reported as late, once, whether or not Humalike is answering."""
+        job = entry.job
+        if job.timed_out or job.deadline_at is None or wall_clock() < job.deadline_at:
+            return
+        await self._jobs.mark_timed_out(job.id)
+        entry.job = replace(job, timed_out=True)
+        await self._show_progress(entry)
 
     def _next_delay(self, entry: Followed, retry_after: float | None) -> float:
         job = entry.job
@@ -181,17 +191,16 @@ class EnhancementFollower:
             self._followed.pop(job.id, None)  # only once saved: a failed save is polled again
             return
         if enhancement.status is JobStatus.FAILED:
-            failure = enhancement.error or None
-            code = failure.code if failure else "unknown_error"
-            await self._fail(entry, failures.Failure(code, failure.message if failure else None))
+            reported = enhancement.error
+            failure = (
+                failures.Failure(reported.code, reported.message) if reported else failures.Failure("unknown_error")
+            )
+            await self._fail(entry, failure)
             return
         new_state = STATE_FOR_STATUS[enhancement.status]
         if new_state is not job.state:
             await self._jobs.set_state(job.id, new_state)
-            entry.job = job = replace(job, state=new_state)
-        if not job.timed_out and job.deadline_at is not None and wall_clock() >= job.deadline_at:
-            await self._jobs.mark_timed_out(job.id)
-            entry.job = replace(job, timed_out=True)
+            entry.job = replace(job, state=new_state)
         # Rendering is cheap; _show compares and edits only when what the user sees changed.
         await self._show_progress(entry)
 
@@ -200,7 +209,7 @@ class EnhancementFollower:
             state=entry.job.state,
             trouble=entry.errors >= TROUBLE_AFTER_ERRORS,
             timed_out=entry.job.timed_out,
-            deadline_minutes=round(self._deadline_seconds / 60),
+            deadline_seconds=self._deadline_seconds,
         )
 
     async def _show_progress(self, entry: Followed) -> None:

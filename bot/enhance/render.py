@@ -95,8 +95,19 @@ class Progress:
     state: JobState
     trouble: bool = False  # Humalike has not answered our last few polls
     timed_out: bool = False
-    deadline_minutes: int = 30
+    deadline_seconds: float = 1800
     extra: list[str] = field(default_factory=list)
+
+
+def describe_duration(seconds: float) -> str:
+    """'90 seconds', '2 minutes', '1 hour 30 minutes': how long, in words."""
+    if seconds < 120:
+        return f"{round(seconds)} seconds"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} hours" + (f" {minutes} minutes" if minutes else "")
 
 
 def truncate(text: str, limit: int) -> str:
@@ -120,7 +131,7 @@ def render_progress(job: Job, progress: Progress) -> Reply:
     lines = [STATUS_LINES[progress.state]]
     if progress.timed_out:
         lines.append(
-            f"⌛ This is taking longer than {progress.deadline_minutes} minutes. "
+            f"⌛ This is taking longer than {describe_duration(progress.deadline_seconds)}. "
             "I'll keep checking, and if it finishes the persona is saved and shown here."
         )
     if progress.trouble:
