@@ -137,3 +137,23 @@ async def test_unknown_keys_in_humalike_answers_are_ignored(world: World) -> Non
 
     assert world.message(result.response.id).embeds[0].title == "Sam Okafor"
     assert len(await world.personas()) == 1
+
+
+async def test_polls_that_change_nothing_write_nothing_to_the_database(world: World) -> None:
+    from storage.database import Database
+
+    world.fake.script_enhancement(pending_for=1, running_for=120)
+    await world.enhance()
+    await world.env.advance_time(3)  # now running: that change is written
+    observer = await Database.open(world.settings.database_path)
+    try:
+        # data_version moves whenever another connection commits a change to the file.
+        before = (await observer.fetch_one("PRAGMA data_version"))[0]
+        polls_before = world.fake.polls[world.fake.starts[0].job_id]
+        await world.env.advance_time(60)
+        after = (await observer.fetch_one("PRAGMA data_version"))[0]
+    finally:
+        await observer.close()
+
+    assert world.fake.polls[world.fake.starts[0].job_id] - polls_before >= 10
+    assert after == before
