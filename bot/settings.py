@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     chat_model_base_url: str | None = None
     chat_model_api_key: SecretStr | None = None
     chat_model_name: str | None = None
+    chat_model_timeout_seconds: float = Field(60.0, gt=0)
+    chat_model_max_tokens: int = Field(400, ge=16)
+
+    # Roleplay: what a server gets unless its admins choose otherwise.
+    roleplay_idle_minutes: float = Field(30.0, gt=0)
+    roleplay_max_active_per_guild: int = Field(5, ge=1)
+    roleplay_channel_cooldown_seconds: float = Field(2.0, ge=0)
+    roleplay_history_messages: int = Field(30, ge=1)
+    roleplay_history_chars: int = Field(8000, ge=200)
+    roleplay_answer_other_bots: bool = False
 
     log_level: str = "INFO"
 

@@ -130,6 +130,7 @@ class Enhance(commands.Cog):
                 created_at=wall_clock(),
                 max_in_flight=self.bot.settings.max_jobs_per_user,
                 retry_of=retry_of,
+                user_name=interaction.user.display_name,
             )
         except TooManyJobs as error:
             raise UserFacingError(

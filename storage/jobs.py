@@ -36,6 +36,7 @@ class JobStore:
         created_at: float,
         max_in_flight: int,
         retry_of: int | None = None,
+        user_name: str | None = None,
     ) -> Job:
         """Record a new job, unless the user already has `max_in_flight` unfinished ones."""
         async with self._db.transaction() as connection:
@@ -48,7 +49,7 @@ class JobStore:
             try:
                 async with connection.execute(
                     "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, requested_name,"
-                    " state, created_at, retry_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " state, created_at, retry_of, user_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         guild_id,
                         channel_id,
@@ -59,6 +60,7 @@ class JobStore:
                         JobState.QUEUED.value,
                         created_at,
                         retry_of,
+                        user_name,
                     ),
                 ) as cursor:
                     job_id = cursor.lastrowid

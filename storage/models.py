@@ -48,6 +48,7 @@ class Job:
     timed_out: bool
     persona_id: int | None
     retry_of: int | None
+    user_name: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -72,6 +73,7 @@ class Persona:
     grounding: str
     created_at: float
     updated_at: float
+    creator_name: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Persona:

@@ -22,6 +22,15 @@ class SavedPersona:
     newly_saved: bool  # False when this enhancement had been saved before
 
 
+@dataclass(frozen=True)
+class PersonaSummary:
+    id: int
+    name: str
+    creator_id: int
+    creator_name: str | None
+    created_at: float
+
+
 class PersonaStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -38,6 +47,18 @@ class PersonaStore:
 
     async def name_taken(self, guild_id: int, name: str) -> bool:
         return await self.get_by_name(guild_id, name) is not None
+
+    async def search(self, guild_id: int, typed: str, *, limit: int = 25) -> list[PersonaSummary]:
+        """This guild's personas whose name starts with, then contains, what was typed; newest first."""
+        key = name_key(typed)
+        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = await self._db.fetch_all(
+            "SELECT id, name, creator_id, creator_name, created_at FROM personas"
+            " WHERE guild_id = ? AND name_key LIKE ? ESCAPE '\\'"
+            " ORDER BY (name_key LIKE ? ESCAPE '\\') DESC, created_at DESC LIMIT ?",
+            (guild_id, f"%{escaped}%", f"{escaped}%", limit),
+        )
+        return [PersonaSummary(**dict(row)) for row in rows]
 
     async def save_enhanced(
         self,
@@ -72,7 +93,7 @@ class PersonaStore:
                     async with connection.execute(
                         "INSERT INTO personas (guild_id, name, name_key, creator_id, enhancement_id,"
                         " humalike_persona_id, fields_json, system_prompt, markdown, sketch, grounding,"
-                        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " created_at, updated_at, creator_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             job.guild_id,
                             candidate,
@@ -87,6 +108,7 @@ class PersonaStore:
                             job.grounding,
                             now,
                             now,
+                            job.user_name,
                         ),
                     ) as cursor:
                         persona_id = cursor.lastrowid

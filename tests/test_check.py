@@ -18,6 +18,7 @@ import pytest
 
 from bot.check import CheckResult, check_chat_model, check_database, check_discord, check_humalike, run_checks
 from bot.settings import Settings
+from storage.database import migrations
 from tests.fakes.humalike import FakeHumalike, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +150,8 @@ async def test_the_database_check_creates_the_file_and_reports_the_schema(tmp_pa
 
     assert result.ok is True
     assert path.exists()
-    assert "schema 1" in result.line()
+    latest = max(version for version, _ in migrations())
+    assert f"schema {latest}," in result.line()
     assert "0 personas" in result.line()
 
 

@@ -332,3 +332,28 @@ async def test_a_suffixed_name_stays_within_80_characters(jobs: JobStore, person
 
     assert second.persona.name.endswith(" (2)")
     assert len(second.persona.name) <= 80
+
+
+async def test_a_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    [(first_version, first_sql)] = [m for m in migrations() if m[0] == 1]
+    with sqlite3.connect(path) as old:  # what the first release left on disk
+        old.executescript(first_sql + f"\nPRAGMA user_version = {first_version};")
+        old.execute(
+            "INSERT INTO personas (guild_id, name, name_key, creator_id, enhancement_id, humalike_persona_id,"
+            " fields_json, system_prompt, markdown, sketch, grounding, created_at, updated_at)"
+            " VALUES (1, 'Sam', 'sam', 2, 'e1', 'p1', '{}', 'You are Sam.', '# Sam', 'Sam is...', 'off', 10, 10)"
+        )
+    old.close()
+
+    database = await Database.open(path)
+    try:
+        assert await database.schema_version() == max(version for version, _ in migrations())
+        [row] = await database.fetch_all("SELECT name, system_prompt, creator_name FROM personas")
+        assert (row["name"], row["system_prompt"], row["creator_name"]) == ("Sam", "You are Sam.", None)
+        tables = {r[0] for r in await database.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"roleplay_sessions", "persona_messages", "channel_webhooks"} <= tables
+    finally:
+        await database.close()
