@@ -17,7 +17,7 @@ from storage.personas import PersonaStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.enhance",)
+EXTENSIONS = ("cogs.enhance", "cogs.roleplay")
 
 
 class PersonaBot(commands.Bot):
@@ -31,6 +31,8 @@ class PersonaBot(commands.Bot):
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        intents.guild_messages = True
+        intents.message_content = True  # privileged: personas read what members say to them
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,

@@ -20,6 +20,10 @@ from bot.core import PersonaBot, create_bot
 from bot.errors import UserFacingError
 from bot.settings import Settings
 from storage.database import Database
+from tests.fakes.chat_model import DEFAULT_API_KEY as CHAT_KEY
+from tests.fakes.chat_model import DEFAULT_MODEL as CHAT_MODEL
+from tests.fakes.chat_model import FakeChatModel
+from tests.fakes.chat_model import serve as serve_chat
 from tests.fakes.humalike import DEFAULT_TOKEN, FakeHumalike, serve
 
 SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
@@ -32,6 +36,7 @@ def make_settings(database_path: Path, humalike_url: str, **overrides: Any) -> S
         "humalike_base_url": humalike_url,
         "humalike_timeout_seconds": 2.0,
         "database_path": database_path,
+        "roleplay_channel_cooldown_seconds": 0,  # tests of the cooldown set their own
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -46,14 +51,29 @@ async def fake_humalike() -> AsyncIterator[FakeHumalike]:
 
 
 @pytest.fixture
+async def fake_chat() -> AsyncIterator[FakeChatModel]:
+    fake = FakeChatModel()
+    async with serve_chat(fake):
+        yield fake
+
+
+@pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module (or with indirect parametrisation) to change settings."""
     return {}
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake_humalike: FakeHumalike, settings_overrides: dict[str, Any]) -> Settings:
-    return make_settings(tmp_path / "bot.sqlite3", fake_humalike.base_url, **settings_overrides)  # type: ignore[attr-defined]
+def settings(
+    tmp_path: Path, fake_humalike: FakeHumalike, fake_chat: FakeChatModel, settings_overrides: dict[str, Any]
+) -> Settings:
+    chat_model = {
+        "chat_model_base_url": fake_chat.base_url,
+        "chat_model_name": CHAT_MODEL,
+        "chat_model_api_key": CHAT_KEY,
+        "chat_model_timeout_seconds": 5.0,
+    }
+    return make_settings(tmp_path / "bot.sqlite3", fake_humalike.base_url, **{**chat_model, **settings_overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -78,16 +98,23 @@ class World:
 
     env: simcord.Env
     fake: FakeHumalike
+    chat: FakeChatModel
     settings: Settings
     built_bots: list[PersonaBot]
     guild: Any
     channel: Any
     alice: Any
     bob: Any
+    admin: Any
 
     @property
     def bot(self) -> PersonaBot:
         return self.env.bot  # type: ignore[return-value]
+
+    async def make_persona(self, name: str) -> None:
+        """Save a persona the way members do: /enhance, then let the job finish."""
+        await self.enhance(name=name)
+        await self.env.advance_time(15)
 
     async def enhance(self, member: Any = None, **options: Any) -> Any:
         options.setdefault("sketch", SAM_SKETCH)
@@ -138,7 +165,11 @@ class World:
 
 @pytest.fixture
 async def world(
-    simcord_env: simcord.Env, fake_humalike: FakeHumalike, settings: Settings, bots: list[PersonaBot]
+    simcord_env: simcord.Env,
+    fake_humalike: FakeHumalike,
+    fake_chat: FakeChatModel,
+    settings: Settings,
+    bots: list[PersonaBot],
 ) -> World:
     env = simcord_env
     fake_humalike.clock = lambda: env.now().timestamp()
@@ -146,4 +177,6 @@ async def world(
     channel = guild.create_text_channel("general")
     alice = guild.add_member(env.create_user("alice"))
     bob = guild.add_member(env.create_user("bob"))
-    return World(env, fake_humalike, settings, bots, guild, channel, alice, bob)
+    admins = guild.create_role("Admins", permissions=discord.Permissions(manage_guild=True))
+    admin = guild.add_member(env.create_user("ada"), roles=[admins])
+    return World(env, fake_humalike, fake_chat, settings, bots, guild, channel, alice, bob, admin)

@@ -1,0 +1,210 @@
+"""The chat-model client: stream a reply from any OpenAI-compatible Chat Completions endpoint.
+
+OpenAI, Ollama, vLLM, LM Studio, llama.cpp's server and OpenRouter all speak this API, so one
+client built on the official `openai` SDK serves every one of them; only the base URL, the key
+and the model name change. Every failure comes out as one `ChatModelError` whose `kind` says
+what the bot should tell the channel; no message, log line or exception text carries the key.
+
+A stream cut mid-way: when the connection drops (reset, or the server dies), the SDK raises
+`APIConnectionError` from inside the iteration, so the caller has had the deltas that arrived
+and then gets `ChatModelError("unavailable")` with `cut_off=True`. When the server instead ends
+the HTTP body cleanly without a finish chunk or `[DONE]`, the SDK just stops iterating; the
+deltas that arrived are all there is, and the stream ends normally (with a warning logged).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import openai
+
+log = logging.getLogger(__name__)
+
+ErrorKind = Literal["auth", "rate_limited", "timeout", "unavailable", "bad_request"]
+
+# The SDK insists on some key; local servers (Ollama, llama.cpp) ignore whatever is sent.
+NO_KEY = "not-needed"
+# Longest server reason kept in an error's message (they end up in log lines).
+MAX_REASON_CHARS = 300
+# Error codes that mean the account cannot pay, not that the caller is too fast.
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
+
+
+@dataclass
+class ChatModelError(Exception):
+    """Any failure to get a reply. `kind` drives what the channel is told; `message` is for logs."""
+
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    code: str | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait, when it said
+    cut_off: bool = False  # the reply had started streaming when it failed
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+    def user_line(self) -> str:
+        """One short sentence for the channel: what happened and what to do, nothing secret."""
+        if self.kind == "auth":
+            if self.status == 403:
+                return "The chat model refused the bot's access to this model; an admin needs to check its settings."
+            return "The chat model rejected the bot's API key; an admin needs to check CHAT_MODEL_API_KEY."
+        if self.kind == "rate_limited":
+            if self.status == 402 or self.code in QUOTA_CODES:
+                return "The chat model account is out of credits or quota; an admin needs to top it up."
+            if self.retry_after is not None and self.retry_after > 0:
+                return f"The chat model is rate-limited right now; try again in {math.ceil(self.retry_after)} s."
+            return "The chat model is rate-limited right now; try again in a minute."
+        if self.kind == "timeout":
+            return "The chat model took too long to answer; try again in a moment."
+        if self.kind == "bad_request":
+            if self.status == 404 or self.code == "model_not_found":
+                return (
+                    "The chat model server does not know the configured model; an admin needs to check CHAT_MODEL_NAME."
+                )
+            if self.code in CONTEXT_CODES:
+                return "The conversation is too long for the chat model; start a fresh one."
+            return "The chat model refused the request; an admin should check the chat model settings."
+        if self.cut_off:
+            return "The chat model stopped mid-reply; try again in a moment."
+        return "The chat model is unavailable right now; try again in a few minutes."
+
+
+class ChatModel:
+    """One configured chat model: `stream_reply()` for replies, `close()` when the bot closes."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None, timeout: float = 60.0) -> None:
+        self.model = model
+        self._secrets = _secrets_of(base_url, api_key)
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=api_key or NO_KEY,
+            # No SDK retries: its backoff would keep the channel waiting in silence for a minute
+            # or more; the bot tells the channel at once and people retry when they like.
+            max_retries=0,
+            # Per connect, write and read: a stream that keeps sending never times out, one
+            # that stalls for `timeout` seconds does.
+            timeout=timeout,
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def stream_reply(
+        self, messages: list[dict[str, str]], *, max_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """Yield the reply's text as it arrives, in pieces; raise `ChatModelError` on failure.
+
+        Close the iterator (`contextlib.aclosing`) when stopping early, so the HTTP stream closes.
+        """
+        received = False
+        finish_reason: str | None = None
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]  # plain role/content dicts are the wire format
+                stream=True,
+                # `max_tokens`, not `max_completion_tokens`: every compatible server accepts it.
+                max_tokens=openai.omit if max_tokens is None else max_tokens,
+            )
+            async with stream:
+                async for chunk in stream:
+                    if not chunk.choices:  # usage or filter-result chunks carry no choices
+                        continue
+                    choice = chunk.choices[0]
+                    finish_reason = choice.finish_reason or finish_reason
+                    if choice.delta is not None and choice.delta.content:
+                        received = True
+                        yield choice.delta.content
+        except openai.APIError as error:
+            raise self._translate(error, cut_off=received) from None
+        except json.JSONDecodeError as error:  # a stream event that is not JSON
+            raise ChatModelError(
+                "unavailable", f"the chat model sent a stream event that is not JSON ({error.msg})", cut_off=received
+            ) from None
+        if finish_reason is None:
+            log.warning("Chat model stream for %s ended without a finish reason; keeping what arrived", self.model)
+
+    def _translate(self, error: openai.APIError, *, cut_off: bool) -> ChatModelError:
+        if isinstance(error, openai.APITimeoutError):
+            return ChatModelError("timeout", "no answer from the chat model in time", cut_off=cut_off)
+        if isinstance(error, openai.APIConnectionError):
+            cause = error.__cause__
+            detail = f"{type(cause).__name__}: {cause}" if cause is not None else error.message
+            where = "mid-stream" if cut_off else "before any reply"
+            return ChatModelError(
+                "unavailable", self._redact(f"connection to the chat model failed {where} ({detail})"), cut_off=cut_off
+            )
+        code = _body_field(error.body, "code")
+        reason = _body_field(error.body, "message") or error.message
+        if not isinstance(error, openai.APIStatusError):  # an `{"error": ...}` event inside the stream
+            text = f"the chat model reported an error mid-stream (code={code}): {reason}"
+            return ChatModelError("unavailable", self._redact(text), code=code, cut_off=cut_off)
+        status = error.status_code
+        text = f"HTTP {status} from the chat model (code={code}, request_id={error.request_id}): {reason}"
+        retry_after = _retry_after(error.response.headers) if status == 429 else None
+        return ChatModelError(
+            _kind_of(status), self._redact(text), status=status, code=code, retry_after=retry_after, cut_off=cut_off
+        )
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text[:MAX_REASON_CHARS]
+
+
+def _kind_of(status: int) -> ErrorKind:
+    if status in (401, 403):
+        return "auth"
+    if status in (402, 429):  # 402: OpenRouter's "out of credits"; `user_line` tells it apart
+        return "rate_limited"
+    if status == 408:
+        return "timeout"
+    if status >= 500:
+        return "unavailable"
+    return "bad_request"
+
+
+def _secrets_of(base_url: str, api_key: str | None) -> list[str]:
+    """What must never be repeated: the key, and a password or query a base URL may carry."""
+    parts = urlsplit(base_url)
+    secrets = [api_key, parts.password, parts.query]
+    return sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+
+
+def _body_field(body: object, name: str) -> str | None:
+    # The SDK hands over the inner `error` object when the body was OpenAI's envelope.
+    value = body.get(name) if isinstance(body, dict) else None
+    return str(value) if value is not None else None
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date), else None."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

@@ -1,0 +1,114 @@
+"""The Chat Completions `messages` for one persona's turn in a channel.
+
+The persona's own past lines are its `assistant` turns; everyone else's lines
+(members and other personas alike) are `user` turns prefixed with the
+speaker's display name. Consecutive lines of the same role are merged into one
+message, because many OpenAI-compatible servers (llama.cpp, Ollama templates)
+refuse roles that do not alternate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Shown in place of the start of a line cut to fit the history's size.
+TRUNCATION_MARK = "…"
+# Strict chat templates also want the first turn after the system message to be
+# the user's; a session usually opens with the persona's greeting.
+OPENING_TURN = "(The conversation starts.)"
+OPENING_TURN_AFTER_CUT = "(Earlier messages are not shown.)"
+
+
+@dataclass(frozen=True)
+class ChannelLine:
+    """One message of the channel: `persona_id` is set when a persona said it through the webhook."""
+
+    author_name: str
+    content: str
+    persona_id: int | None
+    author_id: int
+
+
+@dataclass(frozen=True)
+class SettingNote:
+    """Where the persona is speaking, for the note after its system prompt."""
+
+    guild_name: str
+    channel_name: str
+    other_personas: Sequence[str]
+
+
+def build_messages(
+    *,
+    persona_id: int,
+    persona_name: str,
+    system_prompt: str,
+    setting: SettingNote,
+    lines: Sequence[ChannelLine],
+    max_messages: int,
+    max_chars: int,
+) -> list[dict[str, str]]:
+    """The system message, then the newest `lines` that fit `max_messages` and `max_chars`, as alternating turns."""
+    if max_messages < 1 or max_chars < 1:
+        raise ValueError("max_messages and max_chars must be at least 1")
+    # An empty assistant turn is refused by some servers; a member's empty line
+    # (an image, a sticker) still shows that they spoke, so it stays.
+    spoken = [line for line in lines if line.content.strip() or line.persona_id != persona_id]
+    turns = _newest_turns(spoken, persona_id, max_messages, max_chars)
+    messages = [{"role": "system", "content": system_message(persona_name, system_prompt, setting)}]
+    if turns and turns[0][0] == "assistant":
+        opening = OPENING_TURN_AFTER_CUT if len(turns) < len(spoken) else OPENING_TURN
+        messages.append({"role": "user", "content": opening})
+    for role, content in turns:
+        if messages[-1]["role"] == role:
+            messages[-1]["content"] += "\n" + content
+        else:
+            messages.append({"role": role, "content": content})
+    return messages
+
+
+def system_message(persona_name: str, system_prompt: str, setting: SettingNote) -> str:
+    """The persona's own prompt, then a short note on where it is and how to answer there."""
+    note = [
+        f'You are in #{setting.channel_name}, a text channel on the Discord server "{setting.guild_name}".',
+        'Several people talk here; each of their messages is given to you as "Display name: message".',
+    ]
+    if setting.other_personas:
+        others = ", ".join(setting.other_personas)
+        note.append(f"Other characters present: {others}. Their lines are theirs, not yours.")
+    note += [
+        f"Reply as {persona_name} only, in character.",
+        "Keep replies chat-sized: a few sentences.",
+        "Do not start your reply with your name.",
+        "Never mention anyone with @.",
+    ]
+    prompt = system_prompt.strip()
+    return f"{prompt}\n\n{' '.join(note)}" if prompt else " ".join(note)
+
+
+def _newest_turns(
+    lines: Sequence[ChannelLine], persona_id: int, max_messages: int, max_chars: int
+) -> list[tuple[str, str]]:
+    """(role, content) of the newest lines within both bounds, oldest first."""
+    turns: list[tuple[str, str]] = []
+    used_chars = 0
+    for line in reversed(lines[-max_messages:]):
+        role, prefix = ("assistant", "") if line.persona_id == persona_id else ("user", f"{line.author_name}: ")
+        content = prefix + line.content
+        if used_chars + len(content) > max_chars:
+            if not turns:
+                turns.append((role, _keep_end(prefix, line.content, max_chars)))
+            break
+        turns.append((role, content))
+        used_chars += len(content)
+    turns.reverse()
+    return turns
+
+
+def _keep_end(prefix: str, content: str, max_chars: int) -> str:
+    """`prefix` and the end of `content`, marked as cut, in at most `max_chars` characters."""
+    room = max_chars - len(prefix) - len(TRUNCATION_MARK)
+    if room < 1:
+        return (prefix + content)[-max_chars:]
+    return prefix + TRUNCATION_MARK + content[-room:]

@@ -1,0 +1,134 @@
+"""One persona's turn: build its history, stream the model's words through the webhook, remember them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import discord
+
+from bot.chat.client import ChatModel, ChatModelError
+from bot.roleplay.history import ChannelLine, SettingNote, build_messages
+from bot.roleplay.names import webhook_username
+from bot.roleplay.streaming import StreamPublisher
+from bot.roleplay.transcript import Transcripts
+from bot.roleplay.webhooks import NO_MENTIONS, Speakable, WebhookPool
+from storage.roleplay import RoleplayStore, Session
+
+log = logging.getLogger(__name__)
+
+GREETING_CUE = "(You have just joined this channel. Greet everyone in one short line, in character.)"
+EDIT_INTERVAL_SECONDS = 1.0  # Discord's webhook rate limits; at most one edit a second per message
+
+
+@dataclass(frozen=True)
+class HistoryBounds:
+    messages: int
+    chars: int
+
+
+def wall_clock() -> float:
+    return discord.utils.utcnow().timestamp()
+
+
+class Speaker:
+    def __init__(
+        self,
+        *,
+        chat: ChatModel,
+        webhooks: WebhookPool,
+        store: RoleplayStore,
+        transcripts: Transcripts,
+        bounds: HistoryBounds,
+        max_tokens: int,
+    ) -> None:
+        self._chat = chat
+        self._webhooks = webhooks
+        self._store = store
+        self._transcripts = transcripts
+        self._bounds = bounds
+        self._max_tokens = max_tokens
+        self.last_speaker: dict[int, int] = {}  # channel id -> persona id
+
+    async def speak(
+        self, channel: Speakable, session: Session, system_prompt: str, others: list[str], *, greeting: bool = False
+    ) -> None:
+        """Run one turn of `session`'s persona in `channel`."""
+        lines = self._transcripts.since(channel.id, session.started_at)
+        messages = build_messages(
+            persona_id=session.persona_id,
+            persona_name=session.persona_name,
+            system_prompt=system_prompt,
+            setting=SettingNote(
+                guild_name=channel.guild.name, channel_name=getattr(channel, "name", "chat"), other_personas=others
+            ),
+            lines=lines,
+            max_messages=self._bounds.messages,
+            max_chars=self._bounds.chars,
+        )
+        if greeting:
+            # Roles must alternate for strict chat templates: join a trailing user turn rather than add one.
+            if messages[-1]["role"] == "user":
+                messages[-1] = {"role": "user", "content": messages[-1]["content"] + "\n" + GREETING_CUE}
+            else:
+                messages.append({"role": "user", "content": GREETING_CUE})
+        username = webhook_username(session.persona_name)
+
+        async def send(text: str) -> int:
+            message = await self._webhooks.send(channel, content=text, username=username, avatar_url=None)
+            await self._store.record_message(
+                message_id=message.id,
+                channel_id=channel.id,
+                persona_id=session.persona_id,
+                session_id=session.id,
+                now=wall_clock(),
+            )
+            return message.id
+
+        async def edit(message_id: int, text: str) -> None:
+            await self._webhooks.edit(channel, message_id, text)
+
+        publisher = StreamPublisher(send=send, edit=edit, clock=time.monotonic, min_edit_interval=EDIT_INTERVAL_SECONDS)
+        await channel.typing()  # shows until the first words arrive (or ten seconds pass)
+        try:
+            async for delta in self._chat.stream_reply(messages, max_tokens=self._max_tokens):
+                await publisher.feed(delta)
+        except ChatModelError as error:
+            log.warning("The chat model failed for %s in %s: %s", session.persona_name, channel.id, error.kind)
+            await self._finish_quietly(publisher)
+            await self._tell(channel, f"⚠️ {session.persona_name} could not answer: {error.user_line()}")
+            self._remember(channel, session, publisher.text)
+            return
+        except discord.HTTPException as error:
+            log.warning("Discord refused %s's words in %s: %s", session.persona_name, channel.id, error)
+            await self._tell(channel, f"⚠️ {session.persona_name} could not speak here (Discord said {error.status}).")
+            return
+        parts = await publisher.finish()
+        if not parts:
+            await self._tell(channel, f"⚠️ {session.persona_name} had nothing to say (the chat model sent no text).")
+            return
+        self._remember(channel, session, publisher.text)
+        await self._store.touch(session.id, now=wall_clock())
+
+    async def _finish_quietly(self, publisher: StreamPublisher[int]) -> None:
+        """Show what arrived before a failure; a Discord refusal then is already being reported."""
+        try:
+            await publisher.finish()
+        except discord.HTTPException:
+            log.warning("Could not show the end of a reply cut short")
+
+    def _remember(self, channel: Speakable, session: Session, text: str) -> None:
+        if not text.strip():
+            return
+        line = ChannelLine(
+            author_name=session.persona_name, content=text.strip(), persona_id=session.persona_id, author_id=0
+        )
+        self._transcripts.add(channel.id, line, at=wall_clock())
+        self.last_speaker[channel.id] = session.persona_id
+
+    async def _tell(self, channel: Speakable, text: str) -> None:
+        try:
+            await channel.send(text, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("Could not tell channel %s that a persona failed", channel.id)

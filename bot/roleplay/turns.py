@@ -1,0 +1,60 @@
+"""One reply at a time per persona per channel; what arrives meanwhile is answered together next.
+
+A request while a turn runs only marks the persona as wanted again. When the
+turn ends, one more turn runs, and it reads the transcript afresh, so every
+message that arrived in the meantime is in it: answered together, not one
+by one. Replies in a channel also keep the channel's cooldown apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Turn = Callable[[], Awaitable[None]]
+
+
+class TurnQueue:
+    def __init__(self, cooldown_seconds: float) -> None:
+        self._cooldown = cooldown_seconds
+        self._running: dict[tuple[int, int], asyncio.Task[None]] = {}
+        self._wanted: set[tuple[int, int]] = set()
+        self._channel_free_at: dict[int, float] = {}
+
+    def request(self, channel_id: int, persona_id: int, turn: Turn) -> None:
+        key = (channel_id, persona_id)
+        self._wanted.add(key)
+        if key not in self._running:
+            task = asyncio.create_task(self._drain(key, turn), name=f"persona-{persona_id}-in-{channel_id}")
+            self._running[key] = task
+
+    def busy(self, channel_id: int, persona_id: int) -> bool:
+        return (channel_id, persona_id) in self._running
+
+    async def _drain(self, key: tuple[int, int], turn: Turn) -> None:
+        channel_id = key[0]
+        try:
+            while key in self._wanted:
+                self._wanted.discard(key)
+                wait = self._channel_free_at.get(channel_id, 0.0) - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._channel_free_at[channel_id] = time.monotonic() + self._cooldown
+                try:
+                    await turn()
+                except Exception:
+                    log.exception("A persona's turn in channel %s failed", channel_id)
+        finally:
+            self._running.pop(key, None)
+
+    async def stop(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()
+        self._wanted.clear()

@@ -1,0 +1,131 @@
+"""The one webhook per channel that every persona speaks through.
+
+Created on first use and reused; a webhook a moderator deleted (10015) is
+made again. Threads post through their parent channel's webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from bot.errors import UserFacingError
+from storage.roleplay import RoleplayStore
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_NAME = "Humalike personas"
+NO_MENTIONS = discord.AllowedMentions.none()
+UNKNOWN_WEBHOOK = 10015
+TOO_MANY_WEBHOOKS = 30007
+TOO_MANY_GUILD_WEBHOOKS = 30058
+
+Speakable = discord.TextChannel | discord.Thread
+
+
+def webhook_home(channel: Speakable) -> discord.TextChannel:
+    """Where the webhook lives: the channel itself, or a thread's parent."""
+    if isinstance(channel, discord.Thread):
+        parent = channel.parent
+        if not isinstance(parent, discord.TextChannel):
+            raise UserFacingError("Personas can speak in text channels and their threads, not here.")
+        return parent
+    return channel
+
+
+def check_can_speak(channel: Speakable, me: discord.Member) -> None:
+    """Refuse now, with the reason, rather than fail silently at the persona's first word."""
+    home = webhook_home(channel)
+    permissions = home.permissions_for(me)
+    missing = [
+        label
+        for label, granted in (
+            ("Manage Webhooks", permissions.manage_webhooks),
+            ("View Channel", permissions.view_channel),
+            ("Send Messages", permissions.send_messages),
+        )
+        if not granted
+    ]
+    if missing:
+        raise UserFacingError(
+            f"I need the {', '.join(missing)} permission in {home.mention} for a persona to speak there. "
+            "Ask a server admin to grant it, then try again."
+        )
+
+
+class WebhookPool:
+    def __init__(self, client: discord.Client, store: RoleplayStore) -> None:
+        self._client = client
+        self._store = store
+        self._cache: dict[int, discord.Webhook] = {}
+
+    async def get(self, channel: Speakable) -> discord.Webhook:
+        """The channel's webhook, created if there is none; UserFacingError when Discord refuses."""
+        home = webhook_home(channel)
+        cached = self._cache.get(home.id)
+        if cached is not None:
+            return cached
+        stored = await self._store.webhook(home.id)
+        if stored is not None:
+            webhook = discord.Webhook.partial(stored[0], stored[1], client=self._client)
+        else:
+            webhook = await self._create(home)
+        self._cache[home.id] = webhook
+        return webhook
+
+    async def forget(self, channel: Speakable) -> None:
+        home = webhook_home(channel)
+        self._cache.pop(home.id, None)
+        await self._store.forget_webhook(home.id)
+
+    async def _create(self, home: discord.TextChannel) -> discord.Webhook:
+        try:
+            webhook = await home.create_webhook(name=WEBHOOK_NAME, reason="Personas speak through it (/roleplay)")
+        except discord.Forbidden:
+            raise UserFacingError(
+                f"I need the Manage Webhooks permission in {home.mention} for a persona to speak there."
+            ) from None
+        except discord.HTTPException as error:
+            if error.code == TOO_MANY_WEBHOOKS:
+                raise UserFacingError(
+                    f"{home.mention} already has 15 webhooks, Discord's limit. Delete one in the channel's "
+                    "settings (Integrations > Webhooks), then try again."
+                ) from None
+            if error.code == TOO_MANY_GUILD_WEBHOOKS:
+                raise UserFacingError("This server has reached Discord's limit of 1000 webhooks.") from None
+            raise
+        assert webhook.token is not None
+        await self._store.remember_webhook(home.id, webhook.id, webhook.token)
+        log.info("Created the persona webhook for channel %s", home.id)
+        return webhook
+
+    async def send(
+        self, channel: Speakable, *, content: str, username: str, avatar_url: str | None
+    ) -> discord.WebhookMessage:
+        """Post as a persona, recreating the webhook once if a moderator deleted it."""
+        for attempt in (1, 2):
+            webhook = await self.get(channel)
+            try:
+                return await webhook.send(
+                    content,
+                    username=username,
+                    avatar_url=avatar_url or discord.utils.MISSING,
+                    allowed_mentions=NO_MENTIONS,
+                    wait=True,
+                    **_thread(channel),
+                )
+            except discord.NotFound as error:
+                if error.code != UNKNOWN_WEBHOOK or attempt == 2:
+                    raise
+                log.info("The persona webhook of channel %s was deleted; making a new one", channel.id)
+                await self.forget(channel)
+        raise AssertionError("unreachable")
+
+    async def edit(self, channel: Speakable, message_id: int, content: str) -> None:
+        webhook = await self.get(channel)
+        await webhook.edit_message(message_id, content=content, allowed_mentions=NO_MENTIONS, **_thread(channel))
+
+
+def _thread(channel: Speakable) -> dict[str, discord.abc.Snowflake]:
+    return {"thread": channel} if isinstance(channel, discord.Thread) else {}
