@@ -14,6 +14,7 @@ from bot.core import PersonaBot
 from bot.errors import UserFacingError
 from bot.personas import persona_choices, resolve_persona
 from bot.roleplay.addressing import ActivePersona, addressed
+from bot.roleplay.backfill import read_back
 from bot.roleplay.history import ChannelLine
 from bot.roleplay.speaker import HistoryBounds, Speaker, wall_clock
 from bot.roleplay.transcript import Transcripts
@@ -70,10 +71,13 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
         self.personas: dict[int, Persona] = {}
         # Channel id -> when someone last spoke there; a session idles when its channel does.
         self.activity: dict[int, float] = {}
+        # Channels whose sessions outlived a restart: their transcript is read back from Discord once.
+        self.to_read_back: set[int] = set()
 
     async def cog_load(self) -> None:
         for session in await self.store.active():
             await self._remember_session(session)
+            self.to_read_back.add(session.channel_id)
         self.expire_idle.start()
 
     async def cog_unload(self) -> None:
@@ -279,6 +283,16 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
         if message.author.bot and not self.bot.settings.roleplay_answer_other_bots:
             return
         self.activity[message.channel.id] = message.created_at.timestamp()
+        if message.channel.id in self.to_read_back:
+            self.to_read_back.discard(message.channel.id)
+            earlier = await read_back(
+                message.channel,
+                since=min(s.started_at for s in sessions),
+                before=message,
+                store=self.store,
+                bot_user_id=self.bot.user.id if self.bot.user else 0,
+            )
+            self.transcripts.extend(message.channel.id, earlier)
         text = message.clean_content
         line = ChannelLine(
             author_name=message.author.display_name, content=text, persona_id=None, author_id=message.author.id

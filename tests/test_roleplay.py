@@ -247,15 +247,21 @@ async def test_stop_and_status(world: World) -> None:
     assert len(world.chat.requests) == requests
 
 
-async def test_sessions_survive_a_restart(world: World) -> None:
+async def test_sessions_survive_a_restart_and_remember_the_conversation(world: World) -> None:
     await world.make_persona("Sam")
+    world.chat.script_reply("Hi, I'm Sam.")
     await start(world)
+    await world.alice.send(world.channel, "my favourite champion is Braum")
 
     await world.restart()
     world.chat.script_reply("Back already.")
     await world.alice.send(world.channel, "Sam, you there?")
 
     assert persona_messages(world)[-1].content == "Back already."
+    history = world.chat.requests[-1].messages
+    assert {"role": "assistant", "content": "Hi, I'm Sam."} in history
+    assert "alice: my favourite champion is Braum" in history[-1]["content"]
+    assert "alice: Sam, you there?" in history[-1]["content"]
 
 
 async def test_an_idle_session_ends_with_a_line_saying_so(world: World) -> None:
@@ -307,3 +313,68 @@ async def test_replies_in_a_channel_keep_the_cooldown_apart(world: World) -> Non
     await world.env.advance_time(31)
     assert len(persona_messages(world)) == 3
     assert "second" in world.chat.requests[-1].messages[-1]["content"]
+
+
+async def test_threads_work_like_channels(world: World) -> None:
+    await world.make_persona("Sam")
+    created = world.env.backend.create_thread(world.channel.id, "game night", world.admin.id)
+    await world.env.settle()
+    thread = next(t for t in world.channel.threads if t.id == created.id)
+    world.chat.script_reply("Thread Sam, ready.")
+
+    await world.admin.slash(thread, "roleplay as", persona="Sam")
+    world.chat.script_reply("In the thread, as asked.")
+    await world.alice.send(thread, "sam, where are you?")
+
+    # simcord files a webhook message under the webhook's own channel whatever its thread_id, so
+    # check what the bot asked Discord for: the parent's one webhook, every call aimed at the thread.
+    calls = [r for r in world.env.http_requests if "simcord_webhook" in r.path]
+    assert [r.method for r in calls] == ["POST", "PATCH", "POST", "PATCH"]
+    assert all(r.params.get("thread_id") == thread.id for r in calls)
+    assert [r.json["content"] for r in calls if r.method == "PATCH"] == [
+        "Thread Sam, ready.",
+        "In the thread, as asked.",
+    ]
+    assert len(world.env.backend.webhooks) == 1
+    webhook_id = int(calls[0].path.split("/")[2])
+    assert world.env.backend.webhooks[webhook_id].channel_id == world.channel.id
+
+
+@pytest.mark.parametrize("settings_overrides", [{"roleplay_max_active_per_guild": 1}])
+async def test_the_server_wide_limit_of_active_personas_is_told(world: World) -> None:
+    await world.make_persona("Sam")
+    await world.enhance(sketch="Jinx is a chaotic ADC main.", name="Jinx")
+    await world.env.advance_time(15)
+    await start(world, persona="Sam")
+
+    refused = await start(world, persona="Jinx")
+
+    assert refused.ephemeral
+    assert "1 personas are already active" in refused.response.content
+    assert len(world.refusals()) == 1
+
+
+async def test_admins_choose_who_may_start_and_where(world: World) -> None:
+    await world.make_persona("Sam")
+    players = world.guild.create_role("Players")
+    carol = world.guild.add_member(world.env.create_user("carol"), roles=[players])
+    other = world.guild.create_text_channel("off-topic")
+
+    await world.admin.slash(world.channel, "roleplay role", role=players)
+    await world.admin.slash(world.channel, "roleplay channel", channel=world.channel, allowed=True)
+    elsewhere = await world.admin.slash(other, "roleplay as", persona="Sam")
+    by_player = await carol.slash(world.channel, "roleplay as", persona="Sam")
+    by_member = await world.alice.slash(world.channel, "roleplay as", persona="Sam")
+
+    assert "not allowed in this channel" in elsewhere.response.content
+    assert not by_player.ephemeral
+    assert "Manage Server permission or the" in by_member.response.content
+    assert len(world.refusals()) == 2
+
+
+async def test_only_admins_change_roleplay_settings(world: World) -> None:
+    result = await world.alice.slash(world.channel, "roleplay channel", channel=world.channel, allowed=True)
+
+    assert result.ephemeral
+    assert "Manage Server" in result.response.content
+    world.refusals()
