@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run sync check test fake-humalike bench
+.PHONY: run sync check test fake-humalike fake-chat-model bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: $(VENV)/.installed-test  ## lint and run every test, offline
 
 fake-humalike: $(VENV)/.installed-test  ## a fake Humalike on http://127.0.0.1:8765 (token: test-token)
 	$(BIN)/python -m tests.fakes.humalike --port 8765
+
+fake-chat-model: $(VENV)/.installed-test  ## a fake OpenAI-compatible chat model on http://127.0.0.1:8766/v1
+	$(BIN)/python -m tests.fakes.chat_model --port 8766
 
 bench: $(VENV)/.installed-test  ## print what following 1,000 jobs costs in CPU
 	$(BIN)/python -m bench.poll_cost
