@@ -9,8 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.clock import wall_clock
 from bot.core import PersonaBot
-from bot.enhance.follower import EnhancementFollower, wall_clock
+from bot.enhance.follower import EnhancementFollower
 from bot.enhance.naming import clean_name
 from bot.enhance.reply import NO_MENTIONS, ReplyEditor
 from bot.enhance.schedule import PollSettings

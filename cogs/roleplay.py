@@ -10,13 +10,14 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.chat.client import ChatModel
+from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.errors import UserFacingError
 from bot.personas import persona_choices, resolve_persona
 from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.history import ChannelLine
-from bot.roleplay.speaker import HistoryBounds, Speaker, wall_clock
+from bot.roleplay.speaker import HistoryBounds, Speaker
 from bot.roleplay.transcript import Transcripts
 from bot.roleplay.turns import TurnQueue
 from bot.roleplay.webhooks import NO_MENTIONS, Speakable, WebhookPool, check_can_speak

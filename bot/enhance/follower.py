@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import discord
 
+from bot.clock import wall_clock
 from bot.enhance import failures
 from bot.enhance.render import Progress, Reply, render_failure, render_progress
 from bot.enhance.reply import ReplyEditor
@@ -38,10 +39,6 @@ LOST_AFTER_NULLS = 20
 MAX_CONCURRENT_POLLS = 64
 
 STATE_FOR_STATUS = {JobStatus.PENDING: JobState.PENDING, JobStatus.RUNNING: JobState.RUNNING}
-
-
-def wall_clock() -> float:
-    return discord.utils.utcnow().timestamp()
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.clock import wall_clock
 from bot.enhance import failures
-from bot.enhance.follower import EnhancementFollower, wall_clock
+from bot.enhance.follower import EnhancementFollower
 from bot.enhance.naming import infer_name
 from bot.enhance.render import Progress, Reply, render_failure, render_persona_card, render_progress
 from bot.enhance.reply import ReplyEditor

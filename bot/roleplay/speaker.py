@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.chat.client import ChatModel, ChatModelError
+from bot.clock import wall_clock
 from bot.roleplay.history import ChannelLine, SettingNote, build_messages
 from bot.roleplay.names import webhook_username
 from bot.roleplay.streaming import StreamPublisher
@@ -26,10 +27,6 @@ EDIT_INTERVAL_SECONDS = 1.0  # Discord's webhook rate limits; at most one edit a
 class HistoryBounds:
     messages: int
     chars: int
-
-
-def wall_clock() -> float:
-    return discord.utils.utcnow().timestamp()
 
 
 class Speaker:

@@ -38,13 +38,14 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
+
+from tests.fakes.loopback import serve_fake
 
 log = logging.getLogger(__name__)
 
@@ -597,21 +598,9 @@ async def _send_event(response: web.StreamResponse, data: dict[str, Any]) -> Non
 # --- Serving ------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def serve(fake: FakeChatModel) -> AsyncIterator[str]:
-    """Serve `fake` on a free loopback port; yields the base URL with `/v1`, as users configure it.
-
-    On exit it releases any held request before closing, so shutdown never waits on a hang.
-    """
-    server = TestServer(fake.app, host="127.0.0.1")
-    await server.start_server()
-    fake.base_url = str(server.make_url("/v1"))
-    try:
-        yield fake.base_url
-    finally:
-        fake.base_url = None
-        fake.release_hangs()
-        await server.close()
+def serve(fake: FakeChatModel) -> contextlib.AbstractAsyncContextManager[str]:
+    """Serve `fake` on a free loopback port; yields the base URL with `/v1`, as users configure it."""
+    return serve_fake(fake, path="/v1")
 
 
 def main(argv: list[str] | None = None) -> None:

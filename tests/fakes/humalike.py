@@ -36,13 +36,14 @@ import re
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes.loopback import serve_fake
 
 log = logging.getLogger(__name__)
 
@@ -879,21 +880,9 @@ def _enhance_problems(body: Any) -> tuple[int, dict[str, Any]] | None:
 # --- Serving ------------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def serve(fake: FakeHumalike) -> AsyncIterator[str]:
-    """Serve `fake` on a free loopback port; yields the base URL without a trailing slash.
-
-    On exit it releases any hung request before closing, so shutdown never waits on a hang.
-    """
-    server = TestServer(fake.app, host="127.0.0.1")
-    await server.start_server()
-    fake.base_url = str(server.make_url("/")).rstrip("/")
-    try:
-        yield fake.base_url
-    finally:
-        fake.base_url = None
-        fake.release_hangs()
-        await server.close()
+def serve(fake: FakeHumalike) -> contextlib.AbstractAsyncContextManager[str]:
+    """Serve `fake` on a free loopback port; yields the base URL without a trailing slash."""
+    return serve_fake(fake)
 
 
 def main(argv: list[str] | None = None) -> None:
