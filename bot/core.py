@@ -17,7 +17,7 @@ from storage.personas import PersonaStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.enhance", "cogs.roleplay")
+EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas")
 
 
 class PersonaBot(commands.Bot):

@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.enhance.follower import EnhancementFollower
-from bot.enhance.naming import clean_name
+from bot.enhance.naming import tidy_name
 from bot.enhance.reply import NO_MENTIONS, ReplyEditor
 from bot.enhance.schedule import PollSettings
 from bot.enhance.service import EnhancementService
@@ -112,7 +112,7 @@ class Enhance(commands.Cog):
         """Validate, record the job, answer at once, then start it on Humalike."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         text = checked_sketch(sketch)
-        requested_name = clean_name(name) if name else None
+        requested_name = tidy_name(name) if name else None
         if name is not None and not requested_name:
             raise UserFacingError("That name has nothing printable in it. Pick another, or leave it out.")
         if requested_name and await self.bot.personas.name_taken(interaction.guild_id, requested_name):

@@ -118,12 +118,20 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
         mode: Literal["mention", "always"] = "mention",
     ) -> None:
         """Make a saved persona speak in this channel."""
+        if interaction.guild_id is None:
+            raise UserFacingError("Roleplay happens in a server's text channels and threads.")
+        found = await resolve_persona(self.bot.personas, interaction.guild_id, persona)
+        await self.begin(interaction, found, mode)
+
+    async def begin(self, interaction: discord.Interaction, found: Persona, mode: str) -> None:
+        """Start `found` speaking where `interaction` happened (also the persona card's button)."""
         if self.speaker is None:
             raise UserFacingError(NO_MODEL)
         member, channel = self._member_and_channel(interaction)
+        if found.guild_id != member.guild.id:
+            raise UserFacingError("That persona belongs to another server.")
         guild_settings = await self.store.guild_settings(member.guild.id)
         self._check_may_start(member, channel, guild_settings)
-        found = await resolve_persona(self.bot.personas, member.guild.id, persona)
         check_can_speak(channel, member.guild.me)
         await self.webhooks.get(channel)  # made now, so a refusal is told now and not at the first word
         try:
@@ -340,6 +348,16 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
             await speaker.speak(channel, session, persona.system_prompt, others, greeting=greeting)
 
         self.turns.request(channel.id, session.persona_id, turn)
+
+    @commands.Cog.listener()
+    async def on_persona_deleted(self, persona_id: int) -> None:
+        """A deleted persona stops speaking everywhere at once."""
+        for sessions in list(self.sessions.values()):
+            for session in sessions:
+                if session.persona_id == persona_id:
+                    await self.store.end(session.id, now=wall_clock(), reason="persona deleted")
+                    self._forget_session(session)
+        self.personas.pop(persona_id, None)
 
     # --- Idle sessions --------------------------------------------------------------------------
 

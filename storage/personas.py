@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiosqlite
@@ -29,6 +30,12 @@ class PersonaSummary:
     creator_id: int
     creator_name: str | None
     created_at: float
+
+
+class NameTaken(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class PersonaStore:
@@ -60,6 +67,79 @@ class PersonaStore:
         )
         return [PersonaSummary(**dict(row)) for row in rows]
 
+    async def page(
+        self, guild_id: int, *, creator_id: int | None = None, offset: int = 0, limit: int = 10
+    ) -> tuple[list[PersonaSummary], int]:
+        """One page of this guild's personas (optionally one creator's), newest first, and the total."""
+        where, params = "guild_id = ?", [guild_id]
+        if creator_id is not None:
+            where += " AND creator_id = ?"
+            params.append(creator_id)
+        total_row = await self._db.fetch_one(f"SELECT COUNT(*) FROM personas WHERE {where}", params)
+        rows = await self._db.fetch_all(
+            f"SELECT id, name, creator_id, creator_name, created_at FROM personas WHERE {where}"
+            " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [PersonaSummary(**dict(row)) for row in rows], (total_row[0] if total_row else 0)
+
+    async def update(self, persona: Persona, *, name: str, system_prompt: str, now: float) -> Persona:
+        """Rename and/or rewrite the prompt; NameTaken when another persona here has the name."""
+        try:
+            await self._db.write(
+                "UPDATE personas SET name = ?, name_key = ?, system_prompt = ?, updated_at = ? WHERE id = ?",
+                (name, name_key(name), system_prompt, now, persona.id),
+            )
+        except sqlite3.IntegrityError:
+            raise NameTaken(name) from None
+        updated = await self.get(persona.id)
+        assert updated is not None
+        return updated
+
+    async def delete(self, persona_id: int) -> bool:
+        return await self._db.write("DELETE FROM personas WHERE id = ?", (persona_id,)) > 0
+
+    async def save_imported(
+        self,
+        *,
+        guild_id: int,
+        creator_id: int,
+        creator_name: str,
+        name: str,
+        humalike_persona_id: str | None,
+        fields: dict[str, str],
+        system_prompt: str,
+        markdown: str,
+        sketch: str,
+        grounding: str,
+        now: float,
+    ) -> Persona:
+        """Save a persona that came from a card file, with a numbered name if the name is taken."""
+        async with self._db.transaction() as connection:
+            persona_id = await _insert_with_free_name(
+                connection,
+                name,
+                lambda candidate: (
+                    guild_id,
+                    candidate,
+                    name_key(candidate),
+                    creator_id,
+                    None,
+                    humalike_persona_id,
+                    json.dumps(fields, ensure_ascii=False),
+                    system_prompt,
+                    markdown,
+                    sketch,
+                    grounding,
+                    now,
+                    now,
+                    creator_name,
+                ),
+            )
+        persona = await self.get(persona_id)
+        assert persona is not None
+        return persona
+
     async def save_enhanced(
         self,
         job: Job,
@@ -86,41 +166,54 @@ class PersonaStore:
                 await _close_job(connection, job.id, persona.id, now)
                 return SavedPersona(persona, newly_saved=False)
 
-            for attempt in range(1, MAX_NAME_SUFFIX + 1):
-                suffix = "" if attempt == 1 else f" ({attempt})"
-                candidate = name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
-                try:
-                    async with connection.execute(
-                        "INSERT INTO personas (guild_id, name, name_key, creator_id, enhancement_id,"
-                        " humalike_persona_id, fields_json, system_prompt, markdown, sketch, grounding,"
-                        " created_at, updated_at, creator_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            job.guild_id,
-                            candidate,
-                            name_key(candidate),
-                            job.user_id,
-                            job.enhancement_id,
-                            humalike_persona_id,
-                            json.dumps(fields, ensure_ascii=False),
-                            system_prompt,
-                            markdown,
-                            job.sketch,
-                            job.grounding,
-                            now,
-                            now,
-                            job.user_name,
-                        ),
-                    ) as cursor:
-                        persona_id = cursor.lastrowid
-                    break
-                except sqlite3.IntegrityError:
-                    continue
-            else:
-                raise RuntimeError(f"no free name for {name!r} after {MAX_NAME_SUFFIX} tries")
+            persona_id = await _insert_with_free_name(
+                connection,
+                name,
+                lambda candidate: (
+                    job.guild_id,
+                    candidate,
+                    name_key(candidate),
+                    job.user_id,
+                    job.enhancement_id,
+                    humalike_persona_id,
+                    json.dumps(fields, ensure_ascii=False),
+                    system_prompt,
+                    markdown,
+                    job.sketch,
+                    job.grounding,
+                    now,
+                    now,
+                    job.user_name,
+                ),
+            )
             await _close_job(connection, job.id, persona_id, now)
             async with connection.execute("SELECT * FROM personas WHERE id = ?", (persona_id,)) as cursor:
                 persona = Persona.from_row(await cursor.fetchone())
             return SavedPersona(persona, newly_saved=True)
+
+
+_INSERT = (
+    "INSERT INTO personas (guild_id, name, name_key, creator_id, enhancement_id, humalike_persona_id, fields_json,"
+    " system_prompt, markdown, sketch, grounding, created_at, updated_at, creator_name)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def _insert_with_free_name(
+    connection: aiosqlite.Connection, name: str, row_for: Callable[[str], tuple[object, ...]]
+) -> int:
+    """Insert under `name`, else "name (2)", "name (3)"...: a clash never loses a persona."""
+    for attempt in range(1, MAX_NAME_SUFFIX + 1):
+        suffix = "" if attempt == 1 else f" ({attempt})"
+        candidate = name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
+        try:
+            async with connection.execute(_INSERT, row_for(candidate)) as cursor:
+                assert cursor.lastrowid is not None
+                return cursor.lastrowid
+        except sqlite3.IntegrityError as error:
+            if "name_key" not in str(error):
+                raise  # another constraint (the enhancement id): not a clash of names
+    raise RuntimeError(f"no free name for {name!r} after {MAX_NAME_SUFFIX} tries")
 
 
 async def _close_job(connection: aiosqlite.Connection, job_id: int, persona_id: int, now: float) -> None:

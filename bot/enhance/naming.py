@@ -32,13 +32,15 @@ _HEADING = re.compile(r"^\s{0,3}#\s+(?P<name>.+?)\s*#*\s*$", re.MULTILINE)
 _YOU_ARE = re.compile(rf"\bYou are (?P<name>{_NAME})")
 
 
+def tidy_name(raw: str) -> str:
+    """A name as a member typed it: one line, no Markdown markers, at most MAX_NAME_LENGTH characters."""
+    text = " ".join(re.sub(r"[*_`~#>|\[\]]", "", raw).split())
+    return text[:MAX_NAME_LENGTH].rstrip()
+
+
 def clean_name(raw: str) -> str:
-    """One line, no Markdown emphasis or stray punctuation, at most MAX_NAME_LENGTH characters."""
-    text = re.sub(r"[*_`~#>|\[\]]", "", raw)
-    text = " ".join(text.split()).strip(" .,;:!?-—'\"")
-    if len(text) > MAX_NAME_LENGTH:
-        text = text[:MAX_NAME_LENGTH].rstrip()
-    return text
+    """A name read out of text: tidied, and without the punctuation around it ("Sam." gives "Sam")."""
+    return tidy_name(tidy_name(raw).strip(" .,;:!?-—'\""))
 
 
 def name_from_fields(fields: Mapping[str, str]) -> str | None:
@@ -77,7 +79,7 @@ def infer_name(
     *, requested: str | None, fields: Mapping[str, str], sketch: str, sheet: str, system_prompt: str = ""
 ) -> str:
     for candidate in (
-        clean_name(requested) if requested else None,
+        tidy_name(requested) if requested else None,
         name_from_fields(fields),
         name_from_sketch(sketch),
         name_from_sheet(sheet),

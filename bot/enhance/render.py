@@ -177,9 +177,24 @@ def sheet_filename(name: str) -> str:
 
 
 def render_persona_card(persona: Persona, *, requested_by: int | None = None, note: str | None = None) -> Reply:
-    original = persona.markdown if persona.markdown.strip() else persona.system_prompt
-    sheet = original.strip()
-    preview = truncate(sheet, SHEET_PREVIEW)
+    """The card /enhance ends with: the whole sheet rides along when the card cannot hold it."""
+    embed = persona_card_embed(persona, requested_by=requested_by)
+    files = (sheet_file(persona),) if embed.description != sheet_text(persona).strip() else ()
+    content = f"✅ Saved **{discord.utils.escape_markdown(persona.name)}**." + (f" {note}" if note else "")
+    return Reply(embed=embed, files=files, content=truncate(content, 2000))
+
+
+def sheet_text(persona: Persona) -> str:
+    """The sheet as Humalike sent it; the system prompt stands in for an empty one."""
+    return persona.markdown if persona.markdown.strip() else persona.system_prompt
+
+
+def sheet_file(persona: Persona) -> ReplyFile:
+    return ReplyFile(sheet_filename(persona.name), sheet_text(persona).encode("utf-8"))
+
+
+def persona_card_embed(persona: Persona, *, requested_by: int | None = None) -> discord.Embed:
+    preview = truncate(sheet_text(persona).strip(), SHEET_PREVIEW)
     embed = discord.Embed(title=truncate(persona.name, TITLE_LIMIT), description=preview, colour=COLOURS["done"])
     for label, value in telling_fields(persona.fields):
         inline = len(value) <= 40
@@ -192,11 +207,7 @@ def render_persona_card(persona: Persona, *, requested_by: int | None = None, no
     if persona.humalike_persona_id:
         footer += f" {persona.humalike_persona_id}"
     embed.set_footer(text=truncate(footer, 2048))
-    files: tuple[ReplyFile, ...] = ()
-    if preview != sheet:
-        files = (ReplyFile(sheet_filename(persona.name), original.encode("utf-8")),)
-    content = f"✅ Saved **{discord.utils.escape_markdown(persona.name)}**." + (f" {note}" if note else "")
-    return Reply(embed=embed, files=files, content=truncate(content, 2000))
+    return embed
 
 
 def embed_size(embed: discord.Embed) -> int:

@@ -1,0 +1,530 @@
+"""Character cards: our personas out as Character Card V2 JSON, and cards from other tools in.
+
+A card is the de-facto exchange format of SillyTavern and its peers
+(https://github.com/malfoyslastname/character-card-spec-v2). We write V2 JSON
+and keep everything Humalike gave us under `data.extensions.humalike`, so an
+exported persona comes back exactly. We read V1 (fields at the top level), V2
+and V3 (`data` under a `spec`), as JSON or embedded in a PNG: base64 of the
+JSON in a text chunk named `chara` (V2) or `ccv3` (V3, preferred when both are
+there), in `tEXt`, `zTXt` or `iTXt`.
+
+Uploads are untrusted: every size is bounded before the work it would cost,
+and any problem is a `CardError` whose message the member can act on. Nothing
+half-read escapes: `import_card` returns a whole `CardPersona` or raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import struct
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.enhance.naming import MAX_NAME_LENGTH
+
+CARD_EXTENSION_KEY = "humalike"
+SPEC_V2 = "chara_card_v2"
+SPEC_V2_VERSION = "2.0"
+
+MIB = 1024 * 1024
+MAX_CARD_BYTES = 2 * MIB  # a JSON card; real ones, lorebook and all, are a few hundred kB
+MAX_PNG_BYTES = 8 * MIB  # a PNG also carries its picture
+MAX_TEXT_BYTES = 1 * MIB  # a PNG's embedded card text, after decompression
+MAX_TEXT_CHARS = 200_000  # across the card's fields we keep (about 50 pages)
+MAX_JSON_DEPTH = 32  # cards nest 4 or 5 levels (data > character_book > entries > entry > keys)
+MAX_JSON_ITEMS = 100_000  # keys and list items in all; a 2,000-entry lorebook has about 40,000
+MAX_PNG_CHUNKS = 10_000  # encoders split image data into 8-64 kB chunks: about 1,000 in 8 MiB
+SKETCH_LENGTH = 500  # the sketch of an imported card: the start of its description
+PERSONALITY_LENGTH = 1_000  # the exported field summary stays short
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CARD_KEYWORDS = ("ccv3", "chara")  # in order of preference
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+# V1 fields, with the names older Pygmalion/TavernAI exports gave them.
+V1_ALIASES = {
+    "name": ("name", "char_name"),
+    "description": ("description",),
+    "personality": ("personality", "char_persona"),
+    "scenario": ("scenario", "world_scenario"),
+    "first_mes": ("first_mes", "char_greeting"),
+    "mes_example": ("mes_example", "example_dialogue"),
+}
+
+# What we read from another tool's card; greetings and lorebooks have no place in a persona.
+PROMPT_KEYS = ("description", "personality", "scenario", "mes_example", "system_prompt")
+
+ACCEPTED = (
+    "Send a character card: a JSON file (Character Card V1, V2 or V3) or a PNG picture with a card inside, "
+    "as SillyTavern and similar tools export them."
+)
+
+# Every control character except tab and newline (which the text of a sheet needs).
+# Lone surrogates (JSON can spell them "\\ud800") too: they cannot be stored as UTF-8.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_CHAR_PLACEHOLDER = re.compile(r"\{\{\s*char\s*\}\}|<BOT>|<CHAR>", re.IGNORECASE)
+_USER_PLACEHOLDER = re.compile(r"\{\{\s*user\s*\}\}|<USER>", re.IGNORECASE)
+_ORIGINAL_PLACEHOLDER = re.compile(r"\{\{\s*original\s*\}\}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CardPersona:
+    """What a card gives us, and what we export: a persona without its guild, ids or dates."""
+
+    name: str
+    system_prompt: str
+    markdown: str
+    fields: dict[str, str]
+    sketch: str
+    grounding: str
+    humalike_persona_id: str | None
+    creator: str | None
+    tags: tuple[str, ...]
+
+
+class CardError(Exception):
+    """A card we refuse; `message` says what is wrong and what is accepted, for the member who sent it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def export_card(persona: CardPersona) -> dict[str, Any]:
+    """The persona as a Character Card V2, with our own data under `extensions.humalike`."""
+    return {
+        "spec": SPEC_V2,
+        "spec_version": SPEC_V2_VERSION,
+        "data": {
+            "name": persona.name,
+            # Other tools show the description as the character: the sheet reads best there.
+            "description": persona.markdown if persona.markdown.strip() else persona.system_prompt,
+            "personality": summarize_fields(persona.fields),
+            "scenario": f"{persona.name} speaks in a Discord server, among the people there.",
+            "first_mes": "",
+            "mes_example": "",
+            "creator_notes": creator_notes(persona),
+            "system_prompt": persona.system_prompt,
+            "post_history_instructions": "",
+            "alternate_greetings": [],
+            "tags": list(persona.tags),
+            "creator": persona.creator or "",
+            "character_version": "1",
+            "extensions": {
+                CARD_EXTENSION_KEY: {
+                    "markdown": persona.markdown,
+                    "fields": dict(persona.fields),
+                    "sketch": persona.sketch,
+                    "grounding": persona.grounding,
+                    "persona_id": persona.humalike_persona_id,
+                }
+            },
+        },
+    }
+
+
+def export_card_json(persona: CardPersona) -> bytes:
+    """The card as a UTF-8 file, indented so people can read and edit it."""
+    return (json.dumps(export_card(persona), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def summarize_fields(fields: Mapping[str, str]) -> str:
+    """'age: 30; main_role: support', cut to PERSONALITY_LENGTH characters."""
+    parts = [f"{key}: {' '.join(value.split())}" for key, value in fields.items() if value.strip()]
+    return _truncate("; ".join(parts), PERSONALITY_LENGTH)
+
+
+def creator_notes(persona: CardPersona) -> str:
+    notes = "Made with Humalike (https://humalike.com)"
+    if persona.sketch.strip():
+        notes += f" from the sketch:\n\n{persona.sketch.strip()}\n\n"
+    else:
+        notes += ". "
+    return notes + f"Grounding: {persona.grounding}."
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+def import_card(data: bytes, filename: str) -> CardPersona:
+    """The persona in a card file, read by its content (the name only helps the refusal say which file)."""
+    card = read_card_object(data, filename)
+    fields = card_fields(card)
+    extension = fields.get("extensions")
+    ours = extension.get(CARD_EXTENSION_KEY) if isinstance(extension, dict) else None
+    if ours is not None:
+        return _restore_exported(fields, ours)
+    return _from_other_tool(fields)
+
+
+def read_card_object(data: bytes, filename: str) -> dict[str, Any]:
+    """The card's JSON object, from a JSON file or a PNG's text chunk; sizes checked before parsing."""
+    is_png = data.startswith(PNG_SIGNATURE)
+    limit = MAX_PNG_BYTES if is_png else MAX_CARD_BYTES
+    if len(data) > limit:
+        raise CardError(
+            f"This file is too large ({_size(len(data))}): a card can be at most {_size(MAX_CARD_BYTES)} "
+            f"as JSON, or {_size(MAX_PNG_BYTES)} as a PNG."
+        )
+    if is_png:
+        return parse_card_json(png_card_json(data))
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"[")):
+        raise CardError(f"“{_short(filename)}” is not a character card. {ACCEPTED}")
+    return parse_card_json(data)
+
+
+def parse_card_json(raw: bytes) -> dict[str, Any]:
+    """A JSON object, refused when it is not UTF-8, not JSON, not an object, too deep or too big."""
+    try:
+        text = raw.decode("utf-8").lstrip("\ufeff")  # Windows tools start files with a byte-order mark
+    except UnicodeDecodeError:
+        raise CardError(f"This card is not valid UTF-8 text, so it cannot be read. {ACCEPTED}") from None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:  # also numbers too long for Python to convert
+        raise CardError(f"This file is not valid JSON, so it is not a character card we can read. {ACCEPTED}") from None
+    if not isinstance(value, dict):
+        raise CardError(f"This file is JSON, but not a character card: a card is a JSON object. {ACCEPTED}")
+    check_json_size(value)
+    return value
+
+
+def check_json_size(value: object) -> None:
+    """Refuse deep or sprawling JSON, walked without recursion so no input can exhaust the stack."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    items = 0
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        items += len(children)
+        if items > MAX_JSON_ITEMS:
+            raise CardError(
+                f"This card has too many entries (over {MAX_JSON_ITEMS:,} keys and list items), "
+                "more than any real card needs."
+            )
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _too_deep() -> CardError:
+    return CardError(
+        f"This card is nested too deeply (more than {MAX_JSON_DEPTH} levels), more than any real card needs."
+    )
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+# --- PNG ------------------------------------------------------------------------------------------
+
+
+def png_card_json(png: bytes) -> bytes:
+    """The card JSON embedded in a PNG: `ccv3` if there is one, else `chara`."""
+    found: dict[str, tuple[bytes, bytes]] = {}
+    for kind, body in png_chunks(png):
+        if kind in TEXT_CHUNKS:
+            keyword = body.split(b"\0", 1)[0].decode("latin-1").lower()
+            if keyword in CARD_KEYWORDS:
+                found.setdefault(keyword, (kind, body))
+    for keyword in CARD_KEYWORDS:
+        if keyword in found:
+            return decode_card_payload(chunk_text(*found[keyword]))
+    raise CardError(
+        "This PNG has no character card inside: it is only a picture. "
+        "Export the card from its tool as a PNG with the card data, or as a JSON file."
+    )
+
+
+def png_chunks(png: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Each chunk's type and body up to IEND, checksums verified."""
+    offset = len(PNG_SIGNATURE)
+    for _ in range(MAX_PNG_CHUNKS):
+        if offset == len(png):
+            return  # no IEND: a sloppy writer, but nothing is missing
+        if offset + 12 > len(png):
+            raise _damaged_png("it ends in the middle of a chunk")
+        length, kind = struct.unpack_from(">I4s", png, offset)
+        end = offset + 8 + length
+        if end + 4 > len(png):
+            raise _damaged_png("it ends in the middle of a chunk")
+        body = png[offset + 8 : end]
+        (crc,) = struct.unpack_from(">I", png, end)
+        if binascii.crc32(kind + body) != crc:
+            raise _damaged_png("a checksum does not match")
+        if kind == b"IEND":
+            return
+        yield kind, body
+        offset = end + 4
+    raise _damaged_png(f"it has more than {MAX_PNG_CHUNKS:,} chunks")
+
+
+def chunk_text(kind: bytes, body: bytes) -> bytes:
+    """The text of a tEXt, zTXt or iTXt chunk, inflated within MAX_TEXT_BYTES."""
+    _, _, rest = body.partition(b"\0")
+    if kind == b"tEXt":
+        text = rest
+    elif kind == b"zTXt":
+        if not rest or rest[0] != 0:
+            raise _damaged_png("its card chunk uses an unknown compression")
+        text = inflate(rest[1:])
+    else:  # iTXt: compression flag and method, language tag, translated keyword, then the text
+        header, parts = rest[:2], rest[2:].split(b"\0", 2)
+        if len(header) < 2 or len(parts) < 3 or header[0] not in (0, 1) or (header[0] == 1 and header[1] != 0):
+            raise _damaged_png("its card chunk is malformed")
+        text = inflate(parts[2]) if header[0] == 1 else parts[2]
+    if len(text) > MAX_TEXT_BYTES:
+        raise _text_too_large()
+    return text
+
+
+def inflate(compressed: bytes) -> bytes:
+    """zlib data, never expanded past MAX_TEXT_BYTES (a few kB can inflate to gigabytes)."""
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(compressed, MAX_TEXT_BYTES + 1)
+    except zlib.error:
+        raise _damaged_png("its card data does not decompress") from None
+    if len(text) > MAX_TEXT_BYTES or inflater.unconsumed_tail:
+        raise _text_too_large()
+    if not inflater.eof:
+        raise _damaged_png("its card data is cut short")
+    return text
+
+
+def decode_card_payload(text: bytes) -> bytes:
+    """Base64 of the JSON, as the specs say; some tools write the JSON itself, which we take too."""
+    stripped = text.strip()
+    if stripped.startswith(b"{"):
+        return stripped
+    compact = re.sub(rb"\s+", b"", stripped)
+    try:
+        return base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
+    except binascii.Error:
+        raise CardError(
+            "The card inside this PNG is damaged: its data is not valid base64. "
+            "Export the card again and send the new file."
+        ) from None
+
+
+def _damaged_png(why: str) -> CardError:
+    return CardError(
+        f"This PNG is damaged ({why}), so its card cannot be trusted. Export the card again and send the new file."
+    )
+
+
+def _text_too_large() -> CardError:
+    return CardError(
+        f"The card inside this PNG is too large: its text is over {_size(MAX_TEXT_BYTES)} "
+        "(the most a card can hold here)."
+    )
+
+
+# --- from card fields to a persona ----------------------------------------------------------------
+
+
+def card_fields(card: dict[str, Any]) -> dict[str, Any]:
+    """The object holding the card's fields: `data` for V2 and V3, the card itself for V1."""
+    data = card.get("data")
+    spec = card.get("spec")
+    if isinstance(spec, str) and spec.startswith("chara_card_") and "data" in card:
+        if not isinstance(data, dict):
+            raise CardError("This card is damaged: its “data” should be an object with the character's fields.")
+        return data
+    if isinstance(data, dict) and any(key in data for key in V1_ALIASES):
+        return data  # a V2-shaped card whose `spec` was lost
+    fields = {key: next((card[a] for a in aliases if a in card), None) for key, aliases in V1_ALIASES.items()}
+    if all(value is None for value in fields.values()):
+        raise CardError(f"This file is JSON, but not a character card: it has none of a card's fields. {ACCEPTED}")
+    return {**card, **{key: value for key, value in fields.items() if value is not None}}
+
+
+def _restore_exported(fields: dict[str, Any], ours: object) -> CardPersona:
+    """A card we exported: everything comes back as it was."""
+    if not isinstance(ours, dict):
+        raise _damaged_extension("it should be an object")
+    persona_fields = ours.get("fields") or {}
+    if not isinstance(persona_fields, dict):
+        raise _damaged_extension("its “fields” should be an object of texts")
+    persona_id = ours.get("persona_id")
+    texts = {
+        "name": card_text(fields.get("name"), "name"),
+        "system_prompt": card_text(fields.get("system_prompt"), "system_prompt"),
+        "markdown": card_text(ours.get("markdown"), "markdown"),
+        "sketch": card_text(ours.get("sketch"), "sketch"),
+        "grounding": card_text(ours.get("grounding"), "grounding") or "off",
+        "creator": card_text(fields.get("creator"), "creator"),
+    }
+    kept_fields = {card_text(key, "fields"): card_text(value, f"fields.{key}") for key, value in persona_fields.items()}
+    tags = card_tags(fields.get("tags"))
+    persona_id_text = None if persona_id is None else card_text(persona_id, "persona_id")
+    check_total_text([*texts.values(), *kept_fields, *kept_fields.values(), *tags, persona_id_text or ""])
+    return CardPersona(
+        name=card_name(texts["name"]),
+        system_prompt=texts["system_prompt"],
+        markdown=texts["markdown"],
+        fields=kept_fields,
+        sketch=texts["sketch"],
+        grounding=texts["grounding"],
+        humalike_persona_id=persona_id_text,
+        creator=texts["creator"] or None,
+        tags=tags,
+    )
+
+
+def _from_other_tool(fields: dict[str, Any]) -> CardPersona:
+    """A card from another tool: its description, personality and scenario become our prompt and sheet."""
+    name_text = card_text(fields.get("name"), "name")
+    creator = card_text(fields.get("creator"), "creator").strip()
+    parts = {key: card_text(fields.get(key), key) for key in PROMPT_KEYS}
+    tags = card_tags(fields.get("tags"))
+    check_total_text([name_text, creator, *parts.values(), *tags])
+    name = card_name(name_text)
+    parts = {key: fill_placeholders(value, name) for key, value in parts.items()}
+    check_total_text(list(parts.values()))  # a placeholder can grow tenfold into a long name
+    description = parts["description"].strip()
+    return CardPersona(
+        name=name,
+        system_prompt=system_prompt_for(name, parts),
+        markdown=sheet_for(parts),
+        fields={},
+        sketch=_truncate(description, SKETCH_LENGTH) if description else name,
+        grounding="off",
+        humalike_persona_id=None,
+        creator=creator or None,
+        tags=tags,
+    )
+
+
+def system_prompt_for(name: str, parts: Mapping[str, str]) -> str:
+    """The card's own system prompt (`{{original}}` is our default opening), then who the character is.
+
+    In SillyTavern a card's `system_prompt` replaces the frontend's main prompt,
+    and the description still follows it; here the system prompt is all the chat
+    model sees, so the character's sections always follow.
+    """
+    opening = f"You are {name}."
+    own = parts.get("system_prompt", "").strip()
+    head = _ORIGINAL_PLACEHOLDER.sub(lambda _: opening, own) if own else opening
+    sections = [
+        f"## {title}\n{parts.get(key, '').strip()}"
+        for key, title in (
+            ("description", "Description"),
+            ("personality", "Personality"),
+            ("scenario", "Scenario"),
+            ("mes_example", "Example dialogue"),
+        )
+        if parts.get(key, "").strip()
+    ]
+    return "\n\n".join([head, *sections])
+
+
+def sheet_for(parts: Mapping[str, str]) -> str:
+    """The description as the sheet; with a personality or scenario, each under its own heading."""
+    description = parts.get("description", "").strip()
+    extra = [
+        f"## {title}\n{parts.get(key, '').strip()}"
+        for key, title in (("personality", "Personality"), ("scenario", "Scenario"))
+        if parts.get(key, "").strip()
+    ]
+    return "\n\n".join([description, *extra] if description else extra)
+
+
+def card_name(raw: str) -> str:
+    """One line of at most MAX_NAME_LENGTH characters, or a refusal saying why."""
+    name = " ".join(raw.split())
+    if not name:
+        raise CardError("This card has no name. Give the character a name in its card and send it again.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise CardError(
+            f"This card's name is {len(name)} characters long; a persona's name can be at most "
+            f"{MAX_NAME_LENGTH}. Shorten it in the card and send it again."
+        )
+    return name
+
+
+def card_text(value: object, field: str) -> str:
+    """A card field as clean text: numbers become text, anything else that is not text is refused."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise CardError(
+            f"This card's “{_short(field)}” should be text, but it is {_kind(value)}. "
+            "Fix the card in its tool and export it again."
+        )
+    return clean_text(value)
+
+
+def card_tags(value: object) -> tuple[str, ...]:
+    """Tags are a list of texts; some tools write one comma-separated text instead."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(tag.strip() for tag in clean_text(value).split(",") if tag.strip())
+    if not isinstance(value, list):
+        raise CardError(f"This card's “tags” should be a list of texts, but it is {_kind(value)}.")
+    return tuple(card_text(tag, "tags") for tag in value)
+
+
+def check_total_text(texts: list[str]) -> None:
+    total = sum(len(text) for text in texts)
+    if total > MAX_TEXT_CHARS:
+        raise CardError(
+            f"This card has too much text ({total:,} characters); a persona can hold at most {MAX_TEXT_CHARS:,}. "
+            "Shorten its description or prompt and send it again."
+        )
+
+
+def clean_text(text: str) -> str:
+    """Line breaks made `\\n`, and no control characters but tab and newline."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def fill_placeholders(text: str, name: str) -> str:
+    """`{{char}}` becomes the name and `{{user}}` 'the user', as card frontends do before prompting."""
+    text = _CHAR_PLACEHOLDER.sub(lambda _: name, text)
+    return _USER_PLACEHOLDER.sub("the user", text)
+
+
+def _damaged_extension(why: str) -> CardError:
+    return CardError(f"This card's Humalike data is damaged: {why}. Export the persona again and send the new file.")
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return _truncate(" ".join(clean_text(text).split()), limit)
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _size(count: int) -> str:
+    """'2 MB', '2.1 MB': rounded up, so a file just over a limit never reads as equal to it."""
+    tenths = math.ceil(count * 10 / MIB)
+    return f"{tenths // 10} MB" if tenths % 10 == 0 else f"{tenths / 10:.1f} MB"

@@ -1,0 +1,295 @@
+"""/persona: browse, read, fix, share and retire this server's personas."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.clock import wall_clock
+from bot.core import PersonaBot
+from bot.enhance.naming import MAX_NAME_LENGTH, tidy_name
+from bot.enhance.render import persona_card_embed, sheet_file
+from bot.errors import UserFacingError
+from bot.library import PAGE_SIZE, Page, may_change, page_count, render_page
+from bot.personas import persona_choices, resolve_persona
+from bot.tree import report_error
+from storage.models import Persona
+from storage.personas import NameTaken
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+LIST_TIMEOUT = 300  # seconds the page buttons stay usable
+MODAL_TEXT_LIMIT = 4000  # a form field's limit; longer prompts are kept unless replaced
+
+
+def member_of(interaction: discord.Interaction) -> discord.Member:
+    if not isinstance(interaction.user, discord.Member):
+        raise UserFacingError("Personas belong to a server: use this in one of its channels.")
+    return interaction.user
+
+
+def check_may_change(member: discord.Member, persona: Persona, action: str) -> None:
+    if not may_change(member, persona.creator_id):
+        raise UserFacingError(f"Only whoever made “{persona.name}” or a member with Manage Server can {action} it.")
+
+
+class RoleplayButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"persona:roleplay:(?P<id>[0-9]+)"):
+    """“Roleplay as Sam here” on a persona card; works after restarts (the id is in the custom id)."""
+
+    def __init__(self, persona_id: int, name: str = "") -> None:
+        label = f"Roleplay as {name} here" if name else "Roleplay here"
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80],
+                emoji="🎭",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"persona:roleplay:{persona_id}",
+            )
+        )
+        self.persona_id = persona_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> RoleplayButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: PersonaBot = interaction.client  # type: ignore[assignment]
+        try:
+            persona = await bot.personas.get(self.persona_id)
+            if persona is None or persona.guild_id != interaction.guild_id:
+                raise UserFacingError("That persona no longer exists in this server.")
+            roleplay = bot.get_cog("Roleplay")
+            if roleplay is None:
+                raise UserFacingError("Roleplay is unavailable right now.")
+            await roleplay.begin(interaction, persona, "mention")  # type: ignore[attr-defined]
+        except Exception as error:
+            await bot.tree.on_error(interaction, error)  # type: ignore[arg-type]
+
+
+class PagedList(discord.ui.View):
+    """Previous / Next over a persona list; only the member who asked can turn the pages."""
+
+    def __init__(self, cog: Personas, *, owner_id: int, guild_id: int, creator_id: int | None, title: str) -> None:
+        super().__init__(timeout=LIST_TIMEOUT)
+        self.cog, self.owner_id, self.guild_id = cog, owner_id, guild_id
+        self.creator_id, self.title = creator_id, title
+        self.page = Page(0, 1)
+        self.message: discord.InteractionMessage | None = None
+
+    async def render(self, number: int) -> discord.Embed:
+        personas, total = await self.cog.bot.personas.page(
+            self.guild_id, creator_id=self.creator_id, offset=number * PAGE_SIZE, limit=PAGE_SIZE
+        )
+        self.page = Page(number, page_count(total))
+        self.previous.disabled = not self.page.has_previous
+        self.next.disabled = not self.page.has_next
+        return render_page(personas, page=self.page, total=total, title=self.title)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            "These pages belong to whoever asked; run `/persona list` to get your own.", ephemeral=True
+        )
+        return False
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[PagedList]) -> None:
+        embed = await self.render(max(0, self.page.number - 1))
+        await interaction.response.edit_message(embed=embed, view=self)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[PagedList]) -> None:
+        embed = await self.render(self.page.number + 1)
+        await interaction.response.edit_message(embed=embed, view=self)
+
+    async def on_timeout(self) -> None:
+        if self.message is not None:
+            # The message may be gone or its token expired: then there is nothing left to tidy.
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.edit(view=None)
+
+
+class ConfirmDelete(discord.ui.View):
+    def __init__(self, cog: Personas, *, owner_id: int, persona: Persona) -> None:
+        super().__init__(timeout=120)
+        self.cog, self.owner_id, self.persona = cog, owner_id, persona
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message("Only whoever asked can confirm this.", ephemeral=True)
+        return False
+
+    @discord.ui.button(label="Delete", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmDelete]) -> None:
+        self.stop()
+        deleted = await self.cog.bot.personas.delete(self.persona.id)
+        if deleted:
+            self.cog.bot.dispatch("persona_deleted", self.persona.id)
+        name = discord.utils.escape_markdown(self.persona.name)
+        text = f"🗑️ Deleted **{name}**." if deleted else f"**{name}** was already deleted."
+        await interaction.response.edit_message(content=text, view=None)
+
+    @discord.ui.button(label="Keep it", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmDelete]) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
+
+
+class EditPersona(discord.ui.Modal, title="Edit persona"):
+    name: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Name", custom_id="name", max_length=MAX_NAME_LENGTH)
+    prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="System prompt",
+        custom_id="prompt",
+        style=discord.TextStyle.paragraph,
+        max_length=MODAL_TEXT_LIMIT,
+        required=False,
+    )
+
+    def __init__(self, cog: Personas, persona: Persona) -> None:
+        super().__init__()
+        self.cog, self.persona = cog, persona
+        self.name.default = persona.name
+        if len(persona.system_prompt) <= MODAL_TEXT_LIMIT:
+            self.prompt.default = persona.system_prompt
+        else:
+            self.prompt.placeholder = (
+                f"The prompt is {len(persona.system_prompt):,} characters, more than a form holds: "
+                "leave this empty to keep it, or paste a new one."
+            )[:100]
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.cog.apply_edit(interaction, self.persona, self.name.value, self.prompt.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report_error(interaction, error, where="The persona form")
+
+
+class Personas(commands.GroupCog, group_name="persona"):
+    """Browse and manage this server's personas."""
+
+    def __init__(self, bot: PersonaBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(RoleplayButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(RoleplayButton)
+
+    async def _resolve(self, interaction: discord.Interaction, name: str) -> Persona:
+        return await resolve_persona(self.bot.personas, member_of(interaction).guild.id, name)
+
+    @app_commands.command(name="list")
+    @app_commands.guild_only()
+    @app_commands.describe(which="Everyone's personas, or only yours")
+    async def list_personas(self, interaction: discord.Interaction, which: Literal["all", "mine"] = "all") -> None:
+        """This server's personas, newest first."""
+        member = member_of(interaction)
+        mine = which == "mine"
+        view = PagedList(
+            self,
+            owner_id=member.id,
+            guild_id=member.guild.id,
+            creator_id=member.id if mine else None,
+            title="Your personas" if mine else f"Personas of {member.guild.name}",
+        )
+        embed = await view.render(0)
+        await interaction.response.send_message(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+        view.message = await interaction.original_response()
+
+    @app_commands.command(name="show")
+    @app_commands.guild_only()
+    @app_commands.describe(name="The persona to show")
+    async def show(self, interaction: discord.Interaction, name: str) -> None:
+        """A persona's card, with its whole sheet attached."""
+        persona = await self._resolve(interaction, name)
+        sheet = sheet_file(persona)
+        view = discord.ui.View(timeout=None)
+        view.add_item(RoleplayButton(persona.id, persona.name))
+        await interaction.response.send_message(
+            embed=persona_card_embed(persona),
+            file=discord.File(io.BytesIO(sheet.content), filename=sheet.filename),
+            view=view,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="rename")
+    @app_commands.guild_only()
+    @app_commands.describe(name="The persona to rename", new_name="Its new name")
+    async def rename(
+        self, interaction: discord.Interaction, name: str, new_name: app_commands.Range[str, 1, MAX_NAME_LENGTH]
+    ) -> None:
+        """Give a persona a new name (its creator, or Manage Server)."""
+        persona = await self._resolve(interaction, name)
+        check_may_change(member_of(interaction), persona, "rename")
+        updated = await self._save(persona, new_name, persona.system_prompt)
+        await interaction.response.send_message(
+            f"✏️ **{discord.utils.escape_markdown(persona.name)}** is now "
+            f"**{discord.utils.escape_markdown(updated.name)}**.",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="edit")
+    @app_commands.guild_only()
+    @app_commands.describe(name="The persona to edit")
+    async def edit(self, interaction: discord.Interaction, name: str) -> None:
+        """Amend a persona's name and system prompt in a form (its creator, or Manage Server)."""
+        persona = await self._resolve(interaction, name)
+        check_may_change(member_of(interaction), persona, "edit")
+        await interaction.response.send_modal(EditPersona(self, persona))
+
+    async def apply_edit(self, interaction: discord.Interaction, persona: Persona, name: str, prompt: str) -> None:
+        current = await self.bot.personas.get(persona.id)
+        if current is None or current.guild_id != interaction.guild_id:
+            raise UserFacingError("That persona was deleted while the form was open.")
+        check_may_change(member_of(interaction), current, "edit")
+        updated = await self._save(current, name, prompt.strip() or current.system_prompt)
+        await interaction.response.send_message(
+            f"✏️ Saved **{discord.utils.escape_markdown(updated.name)}**.", allowed_mentions=NO_MENTIONS
+        )
+
+    async def _save(self, persona: Persona, name: str, system_prompt: str) -> Persona:
+        cleaned = tidy_name(name)
+        if not cleaned:
+            raise UserFacingError("That name has nothing printable in it. Pick another.")
+        try:
+            return await self.bot.personas.update(persona, name=cleaned, system_prompt=system_prompt, now=wall_clock())
+        except NameTaken:
+            raise UserFacingError(f"A persona named “{cleaned}” already exists in this server.") from None
+
+    @app_commands.command(name="delete")
+    @app_commands.guild_only()
+    @app_commands.describe(name="The persona to delete")
+    async def delete(self, interaction: discord.Interaction, name: str) -> None:
+        """Delete a persona for good, after a confirmation (its creator, or Manage Server)."""
+        persona = await self._resolve(interaction, name)
+        member = member_of(interaction)
+        check_may_change(member, persona, "delete")
+        await interaction.response.send_message(
+            f"Delete **{discord.utils.escape_markdown(persona.name)}** for good? Its roleplay sessions end too.",
+            view=ConfirmDelete(self, owner_id=member.id, persona=persona),
+            ephemeral=True,
+        )
+
+    @show.autocomplete("name")
+    @rename.autocomplete("name")
+    @edit.autocomplete("name")
+    @delete.autocomplete("name")
+    async def _name_autocomplete(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        return await persona_choices(self.bot.personas, interaction, typed)
+
+
+async def setup(bot: PersonaBot) -> None:
+    await bot.add_cog(Personas(bot))

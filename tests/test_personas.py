@@ -1,0 +1,179 @@
+"""/persona: the library a server browses and manages; nothing crosses from one server to another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import World
+
+
+async def make(world: World, name: str, member: Any = None) -> None:
+    await world.enhance(member=member, sketch=f"{name} is a support main.", name=name)
+    await world.env.advance_time(15)
+
+
+def embed_of(result: Any) -> Any:
+    return result.response.embeds[0]
+
+
+async def test_list_shows_names_creators_and_ages_newest_first(world: World) -> None:
+    await make(world, "Sam")
+    await world.env.advance_time(60)
+    await make(world, "Jinx", member=world.bob)
+
+    result = await world.alice.slash(world.channel, "persona list")
+
+    lines = embed_of(result).description.splitlines()
+    assert lines[0].startswith("**Jinx** · by bob · <t:")
+    assert lines[1].startswith("**Sam** · by alice · <t:")
+
+
+async def test_list_mine_shows_only_my_personas(world: World) -> None:
+    await make(world, "Sam")
+    await make(world, "Jinx", member=world.bob)
+
+    result = await world.bob.slash(world.channel, "persona list", which="mine")
+
+    assert "Jinx" in embed_of(result).description
+    assert "Sam" not in embed_of(result).description
+
+
+async def test_pages_turn_only_for_whoever_asked(world: World) -> None:
+    for index in range(12):  # a member may run three at once, so let each finish
+        await world.enhance(sketch=f"Persona number {index}.", name=f"P{index:02d}")
+        await world.env.advance_time(15)
+    listing = await world.alice.slash(world.channel, "persona list")
+    assert embed_of(listing).footer.text.startswith("Page 1 of 2 · 12 personas")
+
+    stranger = await world.bob.click(listing.response, label="Next")
+    assert stranger.ephemeral and "belong to whoever asked" in stranger.response.content
+    assert world.message(listing.response.id).embeds[0].footer.text.startswith("Page 1 of 2")
+
+    await world.alice.click(listing.response, label="Next")
+    page_two = world.message(listing.response.id).embeds[0]
+    assert page_two.footer.text.startswith("Page 2 of 2")
+    assert len(page_two.description.splitlines()) == 2
+
+
+async def test_show_gives_the_card_the_whole_sheet_and_a_roleplay_button(world: World) -> None:
+    await make(world, "Sam")
+
+    result = await world.bob.slash(world.channel, "persona show", name="sam")
+
+    assert embed_of(result).title == "Sam"
+    [sheet] = result.response.attachments
+    assert sheet.filename == "sam.md"
+    assert (await sheet.read()).decode().startswith("# Sam Okafor")
+    started = await world.admin.click(result.response, label="Roleplay as Sam here")
+    assert "joins" in started.response.content
+
+
+async def test_rename_by_the_creator_and_refused_to_others(world: World) -> None:
+    await make(world, "Sam")
+
+    refused = await world.bob.slash(world.channel, "persona rename", name="Sam", new_name="Bob's Sam")
+    renamed = await world.alice.slash(world.channel, "persona rename", name="Sam", new_name="Samwise")
+
+    assert refused.ephemeral and "Only whoever made “Sam”" in refused.response.content
+    assert "is now **Samwise**" in renamed.response.content
+    assert [p["name"] for p in await world.personas()] == ["Samwise"]
+    assert len(world.refusals()) == 1
+
+
+async def test_members_with_manage_server_may_rename_anyones(world: World) -> None:
+    await make(world, "Sam")
+
+    renamed = await world.admin.slash(world.channel, "persona rename", name="Sam", new_name="Moderated Sam")
+
+    assert not renamed.ephemeral
+    assert [p["name"] for p in await world.personas()] == ["Moderated Sam"]
+
+
+async def test_rename_to_a_taken_name_is_refused(world: World) -> None:
+    await make(world, "Sam")
+    await make(world, "Jinx")
+
+    result = await world.alice.slash(world.channel, "persona rename", name="Jinx", new_name="sam")
+
+    assert "already exists" in result.response.content
+    assert sorted(p["name"] for p in await world.personas()) == ["Jinx", "Sam"]
+    world.refusals()
+
+
+async def test_edit_changes_the_name_and_the_prompt(world: World) -> None:
+    await make(world, "Sam")
+    form = await world.alice.slash(world.channel, "persona edit", name="Sam")
+
+    await world.alice.submit_modal(form, {"name": "Sam O.", "prompt": "You are Sam O., terse and dry."})
+
+    [persona] = await world.personas()
+    assert (persona["name"], persona["system_prompt"]) == ("Sam O.", "You are Sam O., terse and dry.")
+
+
+async def test_delete_asks_first_and_ends_the_personas_roleplay(world: World) -> None:
+    await make(world, "Sam")
+    await world.admin.slash(world.channel, "roleplay as", persona="Sam")
+    asked = await world.alice.slash(world.channel, "persona delete", name="Sam")
+    assert asked.ephemeral and len(await world.personas()) == 1
+
+    done = await world.alice.click(asked.response, label="Delete")
+
+    assert "Deleted **Sam**" in done.response.content
+    assert await world.personas() == []
+    status = await world.admin.slash(world.channel, "roleplay status")
+    assert "No persona is speaking here" in status.response.content
+    requests = len(world.chat.requests)
+    await world.alice.send(world.channel, "Sam?")
+    assert len(world.chat.requests) == requests
+
+
+async def test_keep_it_deletes_nothing(world: World) -> None:
+    await make(world, "Sam")
+    asked = await world.alice.slash(world.channel, "persona delete", name="Sam")
+
+    kept = await world.alice.click(asked.response, label="Keep it")
+
+    assert kept.response.content == "Nothing was deleted."
+    assert len(await world.personas()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("persona show", {"name": "Sam"}),
+        ("persona rename", {"name": "Sam", "new_name": "Stolen"}),
+        ("persona edit", {"name": "Sam"}),
+        ("persona delete", {"name": "Sam"}),
+        ("roleplay as", {"persona": "Sam"}),
+    ],
+)
+async def test_another_servers_personas_cannot_be_reached(world: World, command: str, options: dict[str, Any]) -> None:
+    await make(world, "Sam")
+    other = world.env.create_guild(name="Elsewhere")
+    lobby = other.create_text_channel("lobby")
+    import discord
+
+    owners = other.create_role("Owners", permissions=discord.Permissions(manage_guild=True))
+    intruder = other.add_member(world.env.create_user("mallory"), roles=[owners])
+
+    result = await intruder.slash(lobby, command, **options)
+
+    assert result.ephemeral
+    assert "no persona called “Sam”" in result.response.content
+    assert [p["name"] for p in await world.personas()] == ["Sam"]
+    world.refusals()
+
+
+async def test_another_servers_personas_are_not_listed_or_autocompleted(world: World) -> None:
+    await make(world, "Sam")
+    other = world.env.create_guild(name="Elsewhere")
+    lobby = other.create_text_channel("lobby")
+    carol = other.add_member(world.env.create_user("carol"))
+
+    listing = await carol.slash(lobby, "persona list")
+    choices = await carol.autocomplete(lobby, "persona show", "name", "sa")
+
+    assert "No personas yet" in embed_of(listing).description
+    assert choices == []
