@@ -126,7 +126,7 @@ def main() -> None:
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")  # noqa: T201
+        print(f"{name.ljust(width)}  {value}")
 
 
 if __name__ == "__main__":

@@ -65,8 +65,8 @@ ACCEPTED = (
     "as SillyTavern and similar tools export them."
 )
 
-# Every control character except tab and newline (which the text of a sheet needs).
-# Lone surrogates (JSON can spell them "\\ud800") too: they cannot be stored as UTF-8.
+# Every control character but tab and newline (a sheet needs them), and lone surrogates
+# (JSON can spell one as "\ud800"), which cannot be stored as UTF-8.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _CHAR_PLACEHOLDER = re.compile(r"\{\{\s*char\s*\}\}|<BOT>|<CHAR>", re.IGNORECASE)
 _USER_PLACEHOLDER = re.compile(r"\{\{\s*user\s*\}\}|<USER>", re.IGNORECASE)
