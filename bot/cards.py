@@ -193,7 +193,7 @@ def parse_card_json(raw: bytes) -> dict[str, Any]:
     except RecursionError:
         raise _too_deep() from None
     except ValueError:  # also numbers too long for Python to convert
-        raise CardError(f"This file is not valid JSON, so it is not a character card we can read. {ACCEPTED}") from None
+        raise CardError(f"This is not valid JSON, so it is not a character card we can read. {ACCEPTED}") from None
     if not isinstance(value, dict):
         raise CardError(f"This file is JSON, but not a character card: a card is a JSON object. {ACCEPTED}")
     check_json_size(value)

@@ -11,13 +11,14 @@ from discord.ext import commands
 from bot.humalike.client import HumalikeClient
 from bot.settings import Settings
 from bot.tree import BotCommandTree
+from storage.casts import CastStore
 from storage.database import Database
 from storage.jobs import JobStore
 from storage.personas import PersonaStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas")
+EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts")
 
 
 class PersonaBot(commands.Bot):
@@ -49,11 +50,13 @@ class PersonaBot(commands.Bot):
         self.humalike: HumalikeClient
         self.jobs: JobStore
         self.personas: PersonaStore
+        self.casts: CastStore
 
     async def setup_hook(self) -> None:
         self.database = self._injected_database or await Database.open(self.settings.database_path)
         self.jobs = JobStore(self.database)
         self.personas = PersonaStore(self.database)
+        self.casts = CastStore(self.database)
         if self._injected_humalike is not None:
             self.humalike = self._injected_humalike
         else:

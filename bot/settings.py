@@ -42,7 +42,7 @@ class Settings(BaseSettings):
 
     # Roleplay: what a server gets unless its admins choose otherwise.
     roleplay_idle_minutes: float = Field(30.0, gt=0)
-    roleplay_max_active_per_guild: int = Field(5, ge=1)
+    roleplay_max_active_per_guild: int = Field(10, ge=1)  # a whole cast (see cogs/casts.py)
     roleplay_channel_cooldown_seconds: float = Field(2.0, ge=0)
     roleplay_history_messages: int = Field(30, ge=1)
     roleplay_history_chars: int = Field(8000, ge=200)

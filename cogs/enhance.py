@@ -47,6 +47,7 @@ class Enhance(commands.Cog):
             humalike=bot.humalike,
             jobs=bot.jobs,
             personas=bot.personas,
+            casts=bot.casts,
             editor=self.editor,
             deadline_seconds=settings.job_deadline_seconds,
         )
@@ -108,18 +109,32 @@ class Enhance(commands.Cog):
         name: str | None,
         *,
         retry_of: int | None = None,
+        cast_size: int | None = None,
     ) -> None:
-        """Validate, record the job, answer at once, then start it on Humalike."""
+        """Validate, record the job, answer at once, then start it on Humalike.
+
+        With `cast_size`, the job is a population: `sketch` is its prompt and `name` the cast's.
+        """
         assert interaction.guild_id is not None and interaction.channel_id is not None
         text = checked_sketch(sketch)
         requested_name = tidy_name(name) if name else None
         if name is not None and not requested_name:
             raise UserFacingError("That name has nothing printable in it. Pick another, or leave it out.")
-        if requested_name and await self.bot.personas.name_taken(interaction.guild_id, requested_name):
+        if (
+            requested_name
+            and cast_size is None
+            and await self.bot.personas.name_taken(interaction.guild_id, requested_name)
+        ):
             raise UserFacingError(
                 f"A persona named “{requested_name}” already exists in this server. "
                 "Pick another name, or leave it out to let the bot choose."
             )
+        if (
+            requested_name
+            and cast_size is not None
+            and await self.bot.casts.by_name(interaction.guild_id, requested_name)
+        ):
+            raise UserFacingError(f"A cast named “{requested_name}” already exists in this server. Pick another name.")
         try:
             job = await self.bot.jobs.create(
                 guild_id=interaction.guild_id,
@@ -132,6 +147,8 @@ class Enhance(commands.Cog):
                 max_in_flight=self.bot.settings.max_jobs_per_user,
                 retry_of=retry_of,
                 user_name=interaction.user.display_name,
+                kind="population" if cast_size is not None else "enhancement",
+                cast_size=cast_size,
             )
         except TooManyJobs as error:
             raise UserFacingError(
@@ -176,7 +193,14 @@ class Enhance(commands.Cog):
             )
             return
         try:
-            await self.begin(interaction, failed.sketch, failed.grounding, failed.requested_name, retry_of=failed.id)
+            await self.begin(
+                interaction,
+                failed.sketch,
+                failed.grounding,
+                failed.requested_name,
+                retry_of=failed.id,
+                cast_size=failed.cast_size if failed.is_cast else None,
+            )
         except AlreadyRetried:
             retried = await self.bot.jobs.retry_of(failed.id)
             where = (

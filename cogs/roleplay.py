@@ -125,40 +125,56 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
 
     async def begin(self, interaction: discord.Interaction, found: Persona, mode: str) -> None:
         """Start `found` speaking where `interaction` happened (also the persona card's button)."""
+        await self.begin_many(interaction, [found], mode)
+
+    async def begin_many(self, interaction: discord.Interaction, personas: list[Persona], mode: str) -> None:
+        """Start every one of `personas` speaking here (a cast at once), or none of them."""
         if self.speaker is None:
             raise UserFacingError(NO_MODEL)
         member, channel = self._member_and_channel(interaction)
-        if found.guild_id != member.guild.id:
+        if any(persona.guild_id != member.guild.id for persona in personas):
             raise UserFacingError("That persona belongs to another server.")
         guild_settings = await self.store.guild_settings(member.guild.id)
         self._check_may_start(member, channel, guild_settings)
         check_can_speak(channel, member.guild.me)
         await self.webhooks.get(channel)  # made now, so a refusal is told now and not at the first word
-        try:
-            session = await self.store.start(
-                guild_id=member.guild.id,
-                channel_id=channel.id,
-                persona_id=found.id,
-                mode=mode,
-                started_by=member.id,
-                now=wall_clock(),
-                max_active_in_guild=self.bot.settings.roleplay_max_active_per_guild,
-            )
-        except AlreadyActive:
-            raise UserFacingError(f"{found.name} is already speaking here.") from None
-        except TooManyActive as error:
+        here = {s.persona_id for s in self.sessions.get(channel.id, [])}
+        joining = [persona for persona in personas if persona.id not in here]
+        if not joining:
+            names = " and ".join(persona.name for persona in personas)
+            raise UserFacingError(f"{names} {'is' if len(personas) == 1 else 'are'} already speaking here.")
+        active = len(await self.store.active(guild_id=member.guild.id))
+        limit = self.bot.settings.roleplay_max_active_per_guild
+        if active + len(joining) > limit:
             raise UserFacingError(
-                f"{error.active} personas are already active in this server, the most allowed. "
-                "End one with `/roleplay stop` first."
-            ) from None
-        await self._remember_session(session)
-        how = f"Say “{found.name}” or reply to them to talk" if mode == "mention" else "They answer every message here"
+                f"{active} personas are already active in this server and {len(joining)} more would pass the "
+                f"limit of {limit}. End some with `/roleplay stop` first."
+            )
+        sessions = []
+        for persona in joining:
+            try:
+                session = await self.store.start(
+                    guild_id=member.guild.id,
+                    channel_id=channel.id,
+                    persona_id=persona.id,
+                    mode=mode,
+                    started_by=member.id,
+                    now=wall_clock(),
+                    max_active_in_guild=limit,
+                )
+            except (AlreadyActive, TooManyActive):
+                continue  # started meanwhile by someone else, or the last slot was taken: not an error here
+            await self._remember_session(session)
+            sessions.append(session)
+        names = ", ".join(f"**{discord.utils.escape_markdown(s.persona_name)}**" for s in sessions)
+        talk = "Say a name or reply to one of them to talk" if mode == "mention" else "They answer every message here"
+        verb = "joins" if len(sessions) == 1 else "join"
         await interaction.response.send_message(
-            f"🎭 **{discord.utils.escape_markdown(found.name)}** joins {channel.mention}. {how}; "
-            "`/roleplay stop` ends it.",
+            f"🎭 {names} {verb} {channel.mention}. {talk}; `/roleplay stop` ends it.",
             allowed_mentions=NO_MENTIONS,
         )
-        self._request_turn(channel, session, greeting=True)
+        for session in sessions:
+            self._request_turn(channel, session, greeting=True)
 
     @start.autocomplete("persona")
     async def _persona_autocomplete(

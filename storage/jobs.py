@@ -37,6 +37,8 @@ class JobStore:
         max_in_flight: int,
         retry_of: int | None = None,
         user_name: str | None = None,
+        kind: str = "enhancement",
+        cast_size: int | None = None,
     ) -> Job:
         """Record a new job, unless the user already has `max_in_flight` unfinished ones."""
         async with self._db.transaction() as connection:
@@ -49,7 +51,8 @@ class JobStore:
             try:
                 async with connection.execute(
                     "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, requested_name,"
-                    " state, created_at, retry_of, user_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " state, created_at, retry_of, user_name, kind, cast_size)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         guild_id,
                         channel_id,
@@ -61,6 +64,8 @@ class JobStore:
                         created_at,
                         retry_of,
                         user_name,
+                        kind,
+                        cast_size,
                     ),
                 ) as cursor:
                     job_id = cursor.lastrowid

@@ -49,6 +49,12 @@ class Job:
     persona_id: int | None
     retry_of: int | None
     user_name: str | None = None
+    kind: str = "enhancement"  # or "population": a cast
+    cast_size: int | None = None
+
+    @property
+    def is_cast(self) -> bool:
+        return self.kind == "population"
 
     @classmethod
     def from_row(cls, row: Any) -> Job:

@@ -116,7 +116,7 @@ class PersonaStore:
     ) -> Persona:
         """Save a persona that came from a card file, with a numbered name if the name is taken."""
         async with self._db.transaction() as connection:
-            persona_id = await _insert_with_free_name(
+            persona_id = await insert_with_free_name(
                 connection,
                 name,
                 lambda candidate: (
@@ -166,7 +166,7 @@ class PersonaStore:
                 await _close_job(connection, job.id, persona.id, now)
                 return SavedPersona(persona, newly_saved=False)
 
-            persona_id = await _insert_with_free_name(
+            persona_id = await insert_with_free_name(
                 connection,
                 name,
                 lambda candidate: (
@@ -199,7 +199,7 @@ _INSERT = (
 )
 
 
-async def _insert_with_free_name(
+async def insert_with_free_name(
     connection: aiosqlite.Connection, name: str, row_for: Callable[[str], tuple[object, ...]]
 ) -> int:
     """Insert under `name`, else "name (2)", "name (3)"...: a clash never loses a persona."""

@@ -25,7 +25,7 @@ from bot.enhance.reply import ReplyEditor
 from bot.enhance.schedule import PollSettings, next_poll_delay
 from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
-from bot.humalike.models import Enhancement, Grounding, JobStatus
+from bot.humalike.models import Grounding, JobStatus, PolledJob
 from storage.jobs import JobStore
 from storage.models import Job, JobState
 
@@ -51,7 +51,7 @@ class Followed:
     polling: bool = False
 
 
-OnSucceeded = Callable[[Job, Enhancement], Awaitable[None]]
+OnSucceeded = Callable[[Job, PolledJob], Awaitable[None]]
 
 
 class EnhancementFollower:
@@ -74,6 +74,8 @@ class EnhancementFollower:
         self._deadline_seconds = deadline_seconds
         self._on_succeeded = on_succeeded
         self._followed: dict[int, Followed] = {}
+        # Job id -> (produced, total) of a cast, as its last poll said.
+        self._produced: dict[int, tuple[int, int]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
@@ -175,7 +177,7 @@ class EnhancementFollower:
     async def _check(self, entry: Followed) -> None:
         job = entry.job
         assert job.enhancement_id is not None
-        enhancement = await self._humalike.get_enhancement(job.enhancement_id)
+        enhancement = await self._fetch(job)
         if enhancement is None:
             entry.nulls += 1
             if entry.nulls >= LOST_AFTER_NULLS:
@@ -201,12 +203,22 @@ class EnhancementFollower:
         # Rendering is cheap; _show compares and edits only when what the user sees changed.
         await self._show_progress(entry)
 
+    async def _fetch(self, job: Job) -> PolledJob | None:
+        assert job.enhancement_id is not None
+        if job.is_cast:
+            population = await self._humalike.get_population(job.enhancement_id)
+            if population is not None and population.progress is not None:
+                self._produced[job.id] = (population.progress.produced, population.progress.total)
+            return population
+        return await self._humalike.get_enhancement(job.enhancement_id)
+
     def _progress(self, entry: Followed) -> Progress:
         return Progress(
             state=entry.job.state,
             trouble=entry.errors >= TROUBLE_AFTER_ERRORS,
             timed_out=entry.job.timed_out,
             deadline_seconds=self._deadline_seconds,
+            produced=self._produced.get(entry.job.id),
         )
 
     async def _show_progress(self, entry: Followed) -> None:

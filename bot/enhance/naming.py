@@ -75,8 +75,21 @@ def name_from_sheet(sheet: str) -> str | None:
     return None
 
 
+def cast_name_from(prompt: str) -> str:
+    """A cast's name when none was given: its prompt, shortened to a few words."""
+    words = tidy_name(prompt).split()
+    name = " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+    return name[:MAX_NAME_LENGTH] or "Cast"
+
+
 def infer_name(
-    *, requested: str | None, fields: Mapping[str, str], sketch: str, sheet: str, system_prompt: str = ""
+    *,
+    requested: str | None,
+    fields: Mapping[str, str],
+    sketch: str,
+    sheet: str,
+    system_prompt: str = "",
+    placeholder: str = PLACEHOLDER_NAME,
 ) -> str:
     for candidate in (
         tidy_name(requested) if requested else None,
@@ -87,4 +100,4 @@ def infer_name(
     ):
         if candidate:
             return candidate
-    return PLACEHOLDER_NAME
+    return placeholder

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import discord
 
 from bot.enhance.failures import Failure, describe
+from storage.casts import Cast
 from storage.models import Job, JobState, Persona
 
 TITLE_LIMIT = 256
@@ -96,6 +97,7 @@ class Progress:
     trouble: bool = False  # Humalike has not answered our last few polls
     timed_out: bool = False
     deadline_seconds: float = 1800
+    produced: tuple[int, int] | None = None  # a cast's (written, requested) personas
     extra: list[str] = field(default_factory=list)
 
 
@@ -116,7 +118,16 @@ def truncate(text: str, limit: int) -> str:
     return text[: limit - 1].rstrip() + "…"
 
 
+def progress_bar(produced: int, total: int, width: int = 10) -> str:
+    """'▰▰▰▱▱▱▱▱▱▱ 3/10 personas written'"""
+    produced = max(0, min(produced, total))
+    filled = round(width * produced / total)
+    return f"{'▰' * filled}{'▱' * (width - filled)} {produced}/{total} personas written"
+
+
 def _context_fields(embed: discord.Embed, job: Job) -> None:
+    if job.is_cast:
+        embed.add_field(name="Cast size", value=str(job.cast_size), inline=True)
     embed.add_field(name="Grounding", value=f"`{job.grounding}`", inline=True)
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
@@ -134,11 +145,13 @@ def render_progress(job: Job, progress: Progress) -> Reply:
             f"⌛ This is taking longer than {describe_duration(progress.deadline_seconds)}. "
             "I'll keep checking, and if it finishes the persona is saved and shown here."
         )
+    if progress.produced is not None and progress.produced[1] > 0:
+        lines.append(progress_bar(*progress.produced))
     if progress.trouble:
         lines.append("⚠️ Humalike isn't answering right now; still checking.")
     lines.extend(progress.extra)
     embed = discord.Embed(
-        title="Enhancing a persona",
+        title="Generating a cast" if job.is_cast else "Enhancing a persona",
         description="\n".join(lines) + "\n\n" + _quoted_sketch(job.sketch),
         colour=COLOURS["late" if progress.timed_out else "working"],
     )
@@ -208,6 +221,31 @@ def persona_card_embed(persona: Persona, *, requested_by: int | None = None) -> 
         footer += f" {persona.humalike_persona_id}"
     embed.set_footer(text=truncate(footer, 2048))
     return embed
+
+
+CAST_LIST_LIMIT = 25
+
+
+def render_cast_card(cast: Cast, *, requested_by: int | None = None) -> Reply:
+    """A finished cast: its name and every member, ready for /cast roleplay."""
+    lines = []
+    for member in cast.members[:CAST_LIST_LIMIT]:
+        summary = ", ".join(value for _, value in telling_fields(member.fields)[:2])
+        lines.append(
+            f"• **{discord.utils.escape_markdown(member.name)}**" + (f": {truncate(summary, 80)}" if summary else "")
+        )
+    embed = discord.Embed(
+        title=truncate(f"Cast: {cast.name}", TITLE_LIMIT),
+        description=truncate("\n".join(lines), SHEET_PREVIEW) + "\n\n" + _quoted_sketch(cast.prompt),
+        colour=COLOURS["done"],
+    )
+    embed.add_field(name="Members", value=str(len(cast.members)), inline=True)
+    embed.add_field(name="Created", value=f"<t:{int(cast.created_at)}:R>", inline=True)
+    if requested_by is not None:
+        embed.add_field(name="Requested by", value=f"<@{requested_by}>", inline=True)
+    name = discord.utils.escape_markdown(cast.name)
+    content = f"✅ Saved the cast **{name}**: {len(cast.members)} personas. `/cast roleplay` brings them all in."
+    return Reply(embed=embed, content=truncate(content, 2000))
 
 
 def embed_size(embed: discord.Embed) -> int:

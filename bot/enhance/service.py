@@ -7,12 +7,20 @@ import logging
 from bot.clock import wall_clock
 from bot.enhance import failures
 from bot.enhance.follower import EnhancementFollower
-from bot.enhance.naming import infer_name
-from bot.enhance.render import Progress, Reply, render_failure, render_persona_card, render_progress
+from bot.enhance.naming import cast_name_from, infer_name
+from bot.enhance.render import (
+    Progress,
+    Reply,
+    render_cast_card,
+    render_failure,
+    render_persona_card,
+    render_progress,
+)
 from bot.enhance.reply import ReplyEditor
 from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
-from bot.humalike.models import Enhancement, Grounding
+from bot.humalike.models import Enhancement, Grounding, PolledJob, Population
+from storage.casts import CastMember, CastStore
 from storage.jobs import JobStore
 from storage.models import Job, JobState
 from storage.personas import PersonaStore
@@ -27,12 +35,14 @@ class EnhancementService:
         humalike: HumalikeClient,
         jobs: JobStore,
         personas: PersonaStore,
+        casts: CastStore,
         editor: ReplyEditor,
         deadline_seconds: float,
     ) -> None:
         self._humalike = humalike
         self._jobs = jobs
         self._personas = personas
+        self._casts = casts
         self._editor = editor
         self._deadline_seconds = deadline_seconds
         self.follower: EnhancementFollower  # set by the owner once both exist
@@ -43,7 +53,11 @@ class EnhancementService:
     async def launch(self, job: Job) -> None:
         """Start the job on Humalike (billed, so exactly once) and hand it to the follower."""
         try:
-            started = await self._humalike.start_enhancement(job.sketch, Grounding(job.grounding))
+            if job.is_cast:
+                assert job.cast_size is not None
+                started = await self._humalike.start_population(job.sketch, job.cast_size, Grounding(job.grounding))
+            else:
+                started = await self._humalike.start_enhancement(job.sketch, Grounding(job.grounding))
         except errors.HumalikeError as error:
             # Never retried here: an unanswered start may still have started a job.
             log.warning("Starting job %s failed: %s", job.id, error)
@@ -73,9 +87,13 @@ class EnhancementService:
             resumed += 1
         return resumed
 
-    async def complete(self, job: Job, enhancement: Enhancement) -> None:
-        """Save the persona of a succeeded job (once, whatever happens) and show its card."""
-        persona = enhancement.persona
+    async def complete(self, job: Job, result: PolledJob) -> None:
+        """Save what a succeeded job produced (once, whatever happens) and show it."""
+        if isinstance(result, Population):
+            await self._complete_cast(job, result)
+            return
+        assert isinstance(result, Enhancement)
+        persona = result.persona
         if persona is None:
             failure = failures.Failure("empty_result")
             await self._jobs.finish_failed(job.id, code=failure.code, detail=None, finished_at=wall_clock())
@@ -103,3 +121,31 @@ class EnhancementService:
         if job.timed_out:
             note = ((note or "") + " It finished after the deadline, but it is all here.").strip()
         await self._editor.show(job, render_persona_card(saved.persona, requested_by=job.user_id, note=note))
+
+    async def _complete_cast(self, job: Job, population: Population) -> None:
+        generated = population.result.personas if population.result else []
+        if not generated:
+            failure = failures.Failure("empty_result")
+            await self._jobs.finish_failed(job.id, code=failure.code, detail=None, finished_at=wall_clock())
+            await self._editor.show(job, render_failure(job, failure))
+            return
+        cast_name = job.requested_name or cast_name_from(job.sketch)
+        members = [
+            CastMember(
+                name=infer_name(
+                    requested=None,
+                    fields=persona.fields,
+                    sketch="",
+                    sheet=persona.markdown,
+                    system_prompt=persona.system_prompt,
+                    placeholder=f"{cast_name} #{position + 1}",
+                ),
+                humalike_persona_id=persona.persona_id,
+                fields=persona.fields,
+                system_prompt=persona.system_prompt,
+                markdown=persona.markdown,
+            )
+            for position, persona in enumerate(generated)
+        ]
+        cast = await self._casts.save_population(job, cast_name=cast_name, members=members, now=wall_clock())
+        await self._editor.show(job, render_cast_card(cast, requested_by=job.user_id))

@@ -32,13 +32,15 @@ from bot.humalike.errors import (
     UnexpectedResponse,
     ValidationFailed,
 )
-from bot.humalike.models import Enhancement, Grounding, StartedEnhancement
+from bot.humalike.models import Enhancement, Grounding, Population, StartedJob
 
 log = logging.getLogger(__name__)
 
 ENHANCE_PATH = "/v1/personas/actions/enhance"
 ENHANCEMENT_PATH = "/v1/personas/repositories/Enhancement/by-id/{id}"
 WHOAMI_PATH = "/v1/turn-taking/actions/whoami"
+GENERATE_PATH = "/v1/personas/actions/generate"
+POPULATION_PATH = "/v1/personas/repositories/Population/by-id/{id}"
 # A Retry-After longer than this is taken as this: a job is never parked for days by one header.
 MAX_RETRY_AFTER = 3600.0
 
@@ -57,15 +59,27 @@ class HumalikeClient:
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def start_enhancement(self, sketch: str, grounding: Grounding) -> StartedEnhancement:
+    async def start_enhancement(self, sketch: str, grounding: Grounding) -> StartedJob:
         """Start a billed enhancement. Never retried here: a retry could start a second job."""
         body = await self._request("POST", ENHANCE_PATH, {"persona": sketch, "grounding": grounding.value})
-        return _parse(StartedEnhancement, body)
+        return _parse(StartedJob, body)
 
     async def get_enhancement(self, enhancement_id: str) -> Enhancement | None:
         """Poll a job (free). `None` when the service answers `null` (an unknown id)."""
         body = await self._request("GET", ENHANCEMENT_PATH.format(id=enhancement_id))
         return None if body is None else _parse(Enhancement, body)
+
+    async def start_population(self, prompt: str, count: int, grounding: Grounding) -> StartedJob:
+        """Start a billed population (a cast). Never retried here, like an enhancement."""
+        body = await self._request(
+            "POST", GENERATE_PATH, {"prompt": prompt, "count": count, "grounding": grounding.value}
+        )
+        return _parse(StartedJob, body)
+
+    async def get_population(self, population_id: str) -> Population | None:
+        """Poll a population (free). `None` when the service answers `null`."""
+        body = await self._request("GET", POPULATION_PATH.format(id=population_id))
+        return None if body is None else _parse(Population, body)
 
     async def whoami(self) -> str:
         """The account id of the token (free): the start-up check of the token."""

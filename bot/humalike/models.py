@@ -61,11 +61,11 @@ class JobFailure(_Lenient):
     message: str | None = None
 
 
-class Enhancement(_Lenient):
+class PolledJob(_Lenient):
+    """What every Humalike job answers to a poll: where it stands, and why it failed if it did."""
+
     id: str
     status: JobStatus
-    grounding: str | None = None
-    persona: EnhancedPersona | None = None
     error: JobFailure | None = None
 
     @field_validator("error", mode="before")
@@ -76,6 +76,25 @@ class Enhancement(_Lenient):
         return {"code": str(value)}
 
 
-class StartedEnhancement(_Lenient):
+class Enhancement(PolledJob):
+    grounding: str | None = None
+    persona: EnhancedPersona | None = None
+
+
+class PopulationProgress(_Lenient):
+    produced: int = 0
+    total: int = 0
+
+
+class PopulationResult(_Lenient):
+    personas: list[EnhancedPersona] = Field(default_factory=list)
+
+
+class Population(PolledJob):
+    progress: PopulationProgress | None = None
+    result: PopulationResult | None = None
+
+
+class StartedJob(_Lenient):
     id: str
     status: JobStatus = JobStatus.PENDING

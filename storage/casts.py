@@ -1,0 +1,136 @@
+"""Casts: the personas one population job produced, saved together and once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.database import Database
+from storage.models import Job, JobState, Persona, name_key
+from storage.personas import insert_with_free_name
+
+
+@dataclass(frozen=True)
+class CastMember:
+    """One generated persona, named already."""
+
+    name: str
+    humalike_persona_id: str
+    fields: dict[str, str]
+    system_prompt: str
+    markdown: str
+
+
+@dataclass(frozen=True)
+class Cast:
+    id: int
+    guild_id: int
+    name: str
+    creator_id: int
+    prompt: str
+    created_at: float
+    members: tuple[Persona, ...]
+
+
+class CastStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def save_population(self, job: Job, *, cast_name: str, members: list[CastMember], now: float) -> Cast:
+        """Save every member as a persona of the guild and the cast that groups them, in one transaction.
+
+        Keyed by the job, so a second call (a restart, a duplicate poll) returns the first save.
+        """
+        async with self._db.transaction() as connection:
+            async with connection.execute("SELECT id FROM casts WHERE job_id = ?", (job.id,)) as cursor:
+                existing = await cursor.fetchone()
+            if existing is None:
+                cast_id = await _insert_cast(connection, job, cast_name, now)
+                for position, member in enumerate(members):
+                    persona_id = await insert_with_free_name(
+                        connection,
+                        member.name,
+                        lambda candidate, member=member, position=position: (
+                            job.guild_id,
+                            candidate,
+                            name_key(candidate),
+                            job.user_id,
+                            f"{job.enhancement_id}/{position}",
+                            member.humalike_persona_id,
+                            json.dumps(member.fields, ensure_ascii=False),
+                            member.system_prompt,
+                            member.markdown,
+                            job.sketch,
+                            job.grounding,
+                            now,
+                            now,
+                            job.user_name,
+                        ),
+                    )
+                    await connection.execute(
+                        "INSERT INTO cast_members (cast_id, persona_id, position) VALUES (?, ?, ?)",
+                        (cast_id, persona_id, position),
+                    )
+            else:
+                cast_id = existing[0]
+            await connection.execute(
+                "UPDATE jobs SET state = ?, finished_at = COALESCE(finished_at, ?) WHERE id = ?",
+                (JobState.SUCCEEDED.value, now, job.id),
+            )
+        cast = await self.get(cast_id)
+        assert cast is not None
+        return cast
+
+    async def get(self, cast_id: int) -> Cast | None:
+        row = await self._db.fetch_one("SELECT * FROM casts WHERE id = ?", (cast_id,))
+        if row is None:
+            return None
+        members = await self._db.fetch_all(
+            "SELECT p.* FROM cast_members m JOIN personas p ON p.id = m.persona_id WHERE m.cast_id = ?"
+            " ORDER BY m.position",
+            (cast_id,),
+        )
+        return Cast(
+            id=row["id"],
+            guild_id=row["guild_id"],
+            name=row["name"],
+            creator_id=row["creator_id"],
+            prompt=row["prompt"],
+            created_at=row["created_at"],
+            members=tuple(Persona.from_row(member) for member in members),
+        )
+
+    async def by_name(self, guild_id: int, name: str) -> Cast | None:
+        row = await self._db.fetch_one(
+            "SELECT id FROM casts WHERE guild_id = ? AND name_key = ?", (guild_id, name_key(name))
+        )
+        return await self.get(row["id"]) if row else None
+
+    async def search(self, guild_id: int, typed: str, *, limit: int = 25) -> list[tuple[str, int]]:
+        """(name, member count) of this guild's casts containing what was typed, newest first."""
+        rows = await self._db.fetch_all(
+            "SELECT c.name, COUNT(m.persona_id) AS size FROM casts c LEFT JOIN cast_members m ON m.cast_id = c.id"
+            " WHERE c.guild_id = ? AND c.name_key LIKE ? GROUP BY c.id ORDER BY c.created_at DESC LIMIT ?",
+            (guild_id, f"%{name_key(typed)}%", limit),
+        )
+        return [(row["name"], row["size"]) for row in rows]
+
+
+async def _insert_cast(connection: aiosqlite.Connection, job: Job, name: str, now: float) -> int:
+    for attempt in range(1, 1000):
+        candidate = name if attempt == 1 else f"{name} ({attempt})"
+        try:
+            async with connection.execute(
+                "INSERT INTO casts (guild_id, name, name_key, job_id, creator_id, prompt, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job.guild_id, candidate, name_key(candidate), job.id, job.user_id, job.sketch, now),
+            ) as cursor:
+                assert cursor.lastrowid is not None
+                return cursor.lastrowid
+        except sqlite3.IntegrityError as error:
+            if "name_key" not in str(error):
+                raise
+    raise RuntimeError(f"no free cast name for {name!r}")
