@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cards import MAX_PNG_BYTES, CardError, CardPersona, export_card_json, import_card
 from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.enhance.naming import MAX_NAME_LENGTH, tidy_name
@@ -28,6 +29,20 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 LIST_TIMEOUT = 300  # seconds the page buttons stay usable
 MODAL_TEXT_LIMIT = 4000  # a form field's limit; longer prompts are kept unless replaced
+
+
+def card_of(persona: Persona) -> CardPersona:
+    return CardPersona(
+        name=persona.name,
+        system_prompt=persona.system_prompt,
+        markdown=persona.markdown,
+        fields=persona.fields,
+        sketch=persona.sketch,
+        grounding=persona.grounding,
+        humalike_persona_id=persona.humalike_persona_id,
+        creator=persona.creator_name,
+        tags=(),
+    )
 
 
 def member_of(interaction: discord.Interaction) -> discord.Member:
@@ -283,10 +298,60 @@ class Personas(commands.GroupCog, group_name="persona"):
             ephemeral=True,
         )
 
+    @app_commands.command(name="export")
+    @app_commands.guild_only()
+    @app_commands.describe(name="The persona to export")
+    async def export(self, interaction: discord.Interaction, name: str) -> None:
+        """A persona as a Character Card V2 file (SillyTavern and its peers read it)."""
+        persona = await self._resolve(interaction, name)
+        data = export_card_json(card_of(persona))
+        await interaction.response.send_message(
+            f"📇 **{discord.utils.escape_markdown(persona.name)}** as a Character Card V2.",
+            file=discord.File(io.BytesIO(data), filename=sheet_file(persona).filename.replace(".md", ".card.json")),
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="import")
+    @app_commands.guild_only()
+    @app_commands.describe(card="A character card: V1/V2/V3 JSON, or a PNG with a card inside")
+    async def import_(self, interaction: discord.Interaction, card: discord.Attachment) -> None:
+        """Save a character card file as a persona of this server."""
+        member = member_of(interaction)
+        if card.size > MAX_PNG_BYTES:  # refused before downloading; import_card holds each kind to its own limit
+            raise UserFacingError(f"That file is too large ({card.size / 1_000_000:.1f} MB) to be a character card.")
+        try:
+            imported = import_card(await card.read(), card.filename)
+        except CardError as error:
+            raise UserFacingError(discord.utils.escape_markdown(error.message)) from None
+        except discord.HTTPException:
+            raise UserFacingError("Discord would not hand over that file; try uploading it again.") from None
+        persona = await self.bot.personas.save_imported(
+            guild_id=member.guild.id,
+            creator_id=member.id,
+            creator_name=member.display_name,
+            name=imported.name,
+            humalike_persona_id=imported.humalike_persona_id,
+            fields=imported.fields,
+            system_prompt=imported.system_prompt,
+            markdown=imported.markdown,
+            sketch=imported.sketch,
+            grounding=imported.grounding,
+            now=wall_clock(),
+        )
+        note = ""
+        if persona.name != imported.name:
+            note = f" “{imported.name}” was already taken in this server, so it is saved as “{persona.name}”."
+        await interaction.response.send_message(
+            f"📥 Imported **{discord.utils.escape_markdown(persona.name)}**.{note}",
+            embed=persona_card_embed(persona),
+            allowed_mentions=NO_MENTIONS,
+        )
+
     @show.autocomplete("name")
     @rename.autocomplete("name")
     @edit.autocomplete("name")
     @delete.autocomplete("name")
+    @export.autocomplete("name")
     async def _name_autocomplete(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
         return await persona_choices(self.bot.personas, interaction, typed)
 

@@ -177,3 +177,72 @@ async def test_another_servers_personas_are_not_listed_or_autocompleted(world: W
 
     assert "No personas yet" in embed_of(listing).description
     assert choices == []
+
+
+async def test_export_then_import_elsewhere_gives_the_same_persona(world: World) -> None:
+    import json
+
+    await make(world, "Sam")
+    exported = await world.alice.slash(world.channel, "persona export", name="Sam")
+    [file] = exported.response.attachments
+    data = await file.read()
+    card = json.loads(data)
+    assert card["spec"] == "chara_card_v2" and card["data"]["name"] == "Sam"
+    other = world.env.create_guild(name="Elsewhere")
+    lobby = other.create_text_channel("lobby")
+    carol = other.add_member(world.env.create_user("carol"))
+
+    imported = await carol.slash(lobby, "persona import", card=(file.filename, data))
+
+    assert "Imported **Sam**" in imported.response.content
+    original, copy = await world.personas()
+    for key in ("name", "system_prompt", "markdown", "fields", "sketch", "grounding", "humalike_persona_id"):
+        assert copy[key] == original[key], key
+    assert copy["guild_id"] == other.id and copy["creator_id"] == carol.id
+
+
+async def test_importing_a_name_already_here_saves_it_numbered(world: World) -> None:
+    await make(world, "Sam")
+    exported = await world.alice.slash(world.channel, "persona export", name="Sam")
+    [file] = exported.response.attachments
+
+    imported = await world.bob.slash(world.channel, "persona import", card=(file.filename, await file.read()))
+
+    assert "saved as “Sam (2)”" in imported.response.content
+    assert [p["name"] for p in await world.personas()] == ["Sam", "Sam (2)"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "expected"),
+    [
+        ("notes.txt", b"just some notes", "not a character card"),
+        ("card.json", b'{"spec": "chara_card_v2", "data": {"name": ""}}', "name"),
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested"),
+        ("card.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "PNG"),
+        ("big.json", b'{"name": "Big", "description": "' + b"a" * 3_000_000 + b'"}', "too large"),
+        ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 9_000_000, "too large"),
+    ],
+    ids=["not-a-card", "no-name", "deeply-nested", "broken-png", "too-large-json", "too-large-file"],
+)
+async def test_bad_cards_are_refused_and_nothing_is_saved(
+    world: World, filename: str, data: bytes, expected: str
+) -> None:
+    result = await world.alice.slash(world.channel, "persona import", card=(filename, data))
+
+    assert result.ephemeral
+    assert expected.lower() in result.response.content.lower()
+    assert await world.personas() == []
+    assert len(world.refusals()) == 1
+
+
+async def test_a_v1_card_from_another_tool_becomes_a_persona(world: World) -> None:
+    import json
+
+    card = {"name": "Mira", "description": "{{char}} is a tavern keeper.", "personality": "warm", "scenario": ""}
+
+    result = await world.alice.slash(world.channel, "persona import", card=("mira.json", json.dumps(card).encode()))
+
+    assert "Imported **Mira**" in result.response.content
+    [persona] = await world.personas()
+    assert persona["system_prompt"].startswith("You are Mira.")
+    assert "Mira is a tavern keeper." in persona["system_prompt"]
