@@ -114,3 +114,13 @@ async def test_another_servers_cast_cannot_be_brought_in(world: World) -> None:
     assert "no cast called" in result.response.content
     assert choices == []
     world.refusals()
+
+
+async def test_a_cast_refused_for_credits_says_so_and_starts_nothing(world: World) -> None:
+    world.fake.fail_next_start(402)
+
+    result = await generate(world)
+
+    assert "Out of Humalike credits" in status(world, result.response.id)
+    assert world.fake.billed_starts == 0
+    assert len(await world.rows("SELECT * FROM casts")) == 0

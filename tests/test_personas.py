@@ -146,6 +146,7 @@ async def test_keep_it_deletes_nothing(world: World) -> None:
         ("persona rename", {"name": "Sam", "new_name": "Stolen"}),
         ("persona edit", {"name": "Sam"}),
         ("persona delete", {"name": "Sam"}),
+        ("persona export", {"name": "Sam"}),
         ("roleplay as", {"persona": "Sam"}),
     ],
 )
@@ -246,3 +247,15 @@ async def test_a_v1_card_from_another_tool_becomes_a_persona(world: World) -> No
     [persona] = await world.personas()
     assert persona["system_prompt"].startswith("You are Mira.")
     assert "Mira is a tavern keeper." in persona["system_prompt"]
+
+
+async def test_a_png_card_with_an_embedded_v2_card_is_imported(world: World) -> None:
+    from tests.test_cards import b64, png, text_chunk, v2_card
+
+    image = png(text_chunk("chara", b64(v2_card(name="Rin", description="A courier who never stops running."))))
+
+    result = await world.alice.slash(world.channel, "persona import", card=("rin.png", image))
+
+    assert "Imported **Rin**" in result.response.content
+    [persona] = await world.personas()
+    assert "A courier who never stops running." in persona["system_prompt"]

@@ -357,3 +357,23 @@ async def test_a_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path
         assert {"roleplay_sessions", "persona_messages", "channel_webhooks"} <= tables
     finally:
         await database.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_path: Path, version: int) -> None:
+    import shutil
+
+    path = tmp_path / "old.sqlite3"
+    shutil.copy(Path(__file__).parent / "data" / f"schema-{version}.sqlite3", path)
+
+    database = await Database.open(path)
+    try:
+        assert await database.schema_version() == max(number for number, _ in migrations())
+        [persona] = await database.fetch_all("SELECT name, system_prompt, fields_json FROM personas")
+        assert (persona["name"], persona["system_prompt"]) == ("Sam Okafor", "You are Sam Okafor.")
+        [job] = await database.fetch_all("SELECT state, kind, persona_id FROM jobs")
+        assert (job["state"], job["kind"], job["persona_id"]) == ("succeeded", "enhancement", 1)
+        sessions = await database.fetch_all("SELECT persona_id FROM roleplay_sessions")
+        assert len(sessions) == (1 if version >= 2 else 0)
+    finally:
+        await database.close()
