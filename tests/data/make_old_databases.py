@@ -15,8 +15,8 @@ HERE = Path(__file__).parent
 PERSONA = (
     "INSERT INTO personas (guild_id, name, name_key, creator_id, enhancement_id, humalike_persona_id, fields_json,"
     " system_prompt, markdown, sketch, grounding, created_at, updated_at) VALUES (10, 'Sam Okafor', 'sam okafor',"
-    " 20, 'enh-1', 'enhanced-abc', '{\"age\": \"30\"}', 'You are Sam Okafor.', '# Sam Okafor', 'Sam is a support main.',"
-    " 'off', 1767225600, 1767225600)"
+    " 20, 'enh-1', 'enhanced-abc', '{\"age\": \"30\"}', 'You are Sam Okafor.', '# Sam Okafor',"
+    " 'Sam is a support main.', 'off', 1767225600, 1767225600)"
 )
 JOB = (
     "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, state, enhancement_id, created_at,"
