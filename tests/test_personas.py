@@ -259,3 +259,15 @@ async def test_a_png_card_with_an_embedded_v2_card_is_imported(world: World) -> 
     assert "Imported **Rin**" in result.response.content
     [persona] = await world.personas()
     assert "A courier who never stops running." in persona["system_prompt"]
+
+
+@pytest.mark.parametrize("command", ["persona edit", "persona delete"])
+async def test_only_the_creator_or_manage_server_may_edit_or_delete(world: World, command: str) -> None:
+    await make(world, "Sam")
+
+    result = await world.bob.slash(world.channel, command, name="Sam")
+
+    assert result.ephemeral
+    assert "Only whoever made “Sam” or a member with Manage Server" in result.response.content
+    assert len(await world.personas()) == 1
+    assert len(world.refusals()) == 1
