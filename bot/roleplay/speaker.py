@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -87,7 +88,8 @@ class Speaker:
             await self._webhooks.edit(channel, message_id, text)
 
         publisher = StreamPublisher(send=send, edit=edit, clock=time.monotonic, min_edit_interval=EDIT_INTERVAL_SECONDS)
-        await channel.typing()  # shows until the first words arrive (or ten seconds pass)
+        with contextlib.suppress(discord.HTTPException):  # a nicety: never a reason not to answer
+            await channel.typing()  # shows until the first words arrive (or ten seconds pass)
         try:
             async for delta in self._chat.stream_reply(messages, max_tokens=self._max_tokens):
                 await publisher.feed(delta)
