@@ -16,7 +16,7 @@ from bot.cards import MAX_PNG_BYTES, CardError, CardPersona, export_card_json, i
 from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.enhance.naming import MAX_NAME_LENGTH, tidy_name
-from bot.enhance.render import persona_card_embed, sheet_file
+from bot.enhance.render import persona_card_embed, sheet_file, sheet_filename
 from bot.errors import UserFacingError
 from bot.library import PAGE_SIZE, Page, may_change, page_count, render_page
 from bot.personas import persona_choices, resolve_persona
@@ -307,7 +307,7 @@ class Personas(commands.GroupCog, group_name="persona"):
         data = export_card_json(card_of(persona))
         await interaction.response.send_message(
             f"📇 **{discord.utils.escape_markdown(persona.name)}** as a Character Card V2.",
-            file=discord.File(io.BytesIO(data), filename=sheet_file(persona).filename.replace(".md", ".card.json")),
+            file=discord.File(io.BytesIO(data), filename=sheet_filename(persona.name, ".card.json")),
             allowed_mentions=NO_MENTIONS,
         )
 

@@ -184,9 +184,10 @@ def field_label(key: str) -> str:
     return truncate(words[:1].upper() + words[1:], FIELD_NAME_LIMIT) if words else "Field"
 
 
-def sheet_filename(name: str) -> str:
+def sheet_filename(name: str, extension: str = ".md") -> str:
+    """A file name any system accepts: 'Sam Okafor' gives 'sam-okafor.md'."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
-    return f"{slug or 'persona'}.md"
+    return f"{slug or 'persona'}{extension}"
 
 
 def render_persona_card(persona: Persona, *, requested_by: int | None = None, note: str | None = None) -> Reply:
