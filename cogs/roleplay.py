@@ -323,16 +323,17 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
             author_name=message.author.display_name, content=text, persona_id=None, author_id=message.author.id
         )
         self.transcripts.add(message.channel.id, line, at=message.created_at.timestamp())
+        speaker = self.speaker
+        if speaker is None:
+            return  # sessions outlived the chat model's settings: nobody can answer until it is back
         reply_to = await self._replied_persona(message)
         mentions_bot = self.bot.user is not None and self.bot.user in message.mentions
-        speaker = self.speaker
-        assert speaker is not None or not sessions
         targets = addressed(
             text=text,
             active=[ActivePersona(s.persona_id, s.persona_name, s.mode, s.started_at) for s in sessions],  # type: ignore[arg-type]
             reply_to_persona=reply_to,
             mentions_bot=mentions_bot,
-            last_speaker=speaker.last_speaker.get(message.channel.id) if speaker else None,
+            last_speaker=speaker.last_speaker.get(message.channel.id),
         )
         by_persona = {s.persona_id: s for s in sessions}
         for persona_id in targets:

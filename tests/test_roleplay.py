@@ -420,3 +420,15 @@ async def test_a_streamed_reply_is_not_edited_more_than_once_a_second(world: Wor
     # ~45 chunks arrived; the message was posted at the first words and edited at most once per second since.
     assert 1 <= len(edits) <= int(elapsed) + 1
     assert edits[-1].json["content"] == message.content
+
+
+async def test_sessions_left_without_a_chat_model_stay_quiet_instead_of_failing(world: World) -> None:
+    await world.make_persona("Sam")
+    await start(world, mode="always")
+    world.bot.get_cog("Roleplay").speaker = None  # as after a restart with CHAT_MODEL_* removed
+    requests = len(world.chat.requests)
+
+    await world.alice.send(world.channel, "anyone?")
+
+    assert len(world.chat.requests) == requests
+    assert world.env.errors == []
