@@ -425,7 +425,8 @@ async def test_a_streamed_reply_is_not_edited_more_than_once_a_second(world: Wor
 async def test_sessions_left_without_a_chat_model_stay_quiet_instead_of_failing(world: World) -> None:
     await world.make_persona("Sam")
     await start(world, mode="always")
-    world.bot.get_cog("Roleplay").speaker = None  # as after a restart with CHAT_MODEL_* removed
+    world.settings = world.settings.model_copy(update={"chat_model_base_url": None})  # removed from .env
+    await world.restart()
     requests = len(world.chat.requests)
 
     await world.alice.send(world.channel, "anyone?")
