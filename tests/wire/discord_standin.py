@@ -7,7 +7,7 @@ One aiohttp application serves:
   interaction token, channel messages, typing, and channel webhooks. Every call is recorded
   (method, path, documented template, JSON body, uploaded file names, status, arrival time)
   and every JSON body is checked against Discord's own OpenAPI description
-  (`/work/shared/discord/openapi.json`); a body that fails is recorded in `schema_failures`
+  (`tests/wire/discord_api/openapi.json`); a body that fails is recorded in `schema_failures`
   and, like Discord does, refused with 400 (50035). The stand-in's own JSON answers are
   checked against the response schemas too (`answer_failures`), so the fake keeps to the API.
 - A websocket gateway at `/gateway` (and `/gateway/resume`, the `resume_gateway_url`): HELLO,

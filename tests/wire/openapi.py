@@ -25,8 +25,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-OPENAPI_PATH = PROJECT_ROOT.parent / "shared" / "discord" / "openapi.json"
+OPENAPI_PATH = Path(__file__).resolve().parent / "discord_api" / "openapi.json"
 DOCUMENT_URI = "urn:discord:openapi"
 REQUEST_DOCUMENT_URI = "urn:discord:openapi:requests"
 SNOWFLAKE = "SnowflakeType"
