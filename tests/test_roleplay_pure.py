@@ -407,8 +407,17 @@ class FakeChannel:
         self.edits.append((self.now, handle, text))
         self.shown[handle] = text
 
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
     def publisher(self, **options: float) -> StreamPublisher[int]:
-        return StreamPublisher(send=self.send, edit=self.edit, clock=self.clock, **options)  # type: ignore[arg-type]
+        return StreamPublisher(
+            send=self.send,
+            edit=self.edit,
+            clock=self.clock,
+            sleep=self.sleep,
+            **options,  # type: ignore[arg-type]
+        )
 
 
 def assert_at_most_one_edit_per_second(channel: FakeChannel) -> None:
@@ -550,3 +559,17 @@ async def test_one_huge_delta_is_sent_as_several_messages_at_once() -> None:
     parts = await publisher.finish()
     assert parts == split_message(text, 100)
     assert channel.edits == []
+
+
+async def test_even_the_final_edit_waits_out_the_second() -> None:
+    channel = FakeChannel()
+    publisher = channel.publisher()
+    await publisher.feed("Hello")
+    channel.now = 1.0
+    await publisher.feed(" there")  # edited at 1.0
+    channel.now = 1.3
+    await publisher.feed(", friend.")  # too soon to edit
+
+    assert await publisher.finish() == ["Hello there, friend."]
+    assert channel.edits[-1] == (2.0, 0, "Hello there, friend.")
+    assert_at_most_one_edit_per_second(channel)

@@ -10,6 +10,7 @@ exactly what the messages show.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -38,10 +39,12 @@ class StreamPublisher(Generic[T]):
         clock: Callable[[], float],
         min_edit_interval: float = 1.0,
         limit: int = MESSAGE_LIMIT,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._send = send
         self._edit = edit
         self._clock = clock
+        self._sleep = sleep
         self._min_edit_interval = min_edit_interval
         self._limit = limit
         self._text = ""
@@ -81,11 +84,17 @@ class StreamPublisher(Generic[T]):
         await self._edit_due()
 
     async def finish(self) -> list[str]:
-        """Bring every message to its final text, ignoring the interval; return the final parts."""
+        """Bring every message to its final text, waiting out the interval if need be; return the parts."""
         if not self._finished:
             self._finished = True
             self._current_open = False
             for message in self._posted:
+                if message.wanted == message.shown:
+                    continue
+                # Even the last edit keeps its distance: at most one edit a second, without exception.
+                wait = message.touched_at + self._min_edit_interval - self._clock()
+                if wait > 0:
+                    await self._sleep(wait)
                 await self._edit_to_wanted(message)
         return [message.wanted for message in self._posted]
 
