@@ -1,0 +1,215 @@
+"""How fast the real bot answers `/enhance`: INTERACTION_CREATE on the wire -> the callback arriving.
+
+Starts the wire harness once (the bot as its own process, the Discord stand-in, fake Humalike and
+chat model on loopback), then sends batches of `/enhance` commands at once, each from a distinct
+member (so the per-member job limit refuses none), and reports for each batch p50/p95/p99/max of
+(callback arrival - dispatch) and how many were answered within Discord's 3 s.
+
+It also splits each answer, to show where the time goes:
+  gateway->job row   dispatch -> the job's `created_at` (wall clock taken just before the DB transaction)
+  job row->callback  that -> the callback arriving (DB transaction, waiting for the write lock, render, HTTP)
+  callback->start    the callback -> Humalike's start arriving (it comes after the answer, by design)
+
+    python -m bench.interaction_answer [--batches 1 100 500] [--realistic-polls]
+
+Jobs are followed as usual but with the first poll an hour away, so earlier batches' polling does
+not load the later ones (`--realistic-polls` keeps the harness's 2.5 s / 1 s polling instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.wire import harness as wire_harness
+from tests.wire.harness import WireHarness
+from tests.wire.openapi import OpenAPI, Operation
+
+ANSWER_WINDOW_MS = 3000.0
+TARGET_P99_MS = 100.0
+
+
+class ProfiledHarness(WireHarness):
+    """The same harness, with the bot process run under cProfile (written when it stops)."""
+
+    def __init__(self, workdir: Path, *, settings: dict[str, str], profile: Path) -> None:
+        super().__init__(workdir, settings=settings)
+        self.profile = profile
+
+    async def start_bot(self, *, wait: bool = True) -> None:
+        module = wire_harness.BOT_MODULE
+        wire_harness.BOT_MODULE = f"cProfile -o {self.profile} -m {module}"
+        original = asyncio.create_subprocess_exec
+
+        async def exec_split(program: str, *arguments: str, **options: object) -> asyncio.subprocess.Process:
+            flat = [part for argument in arguments for part in argument.split(" ")]
+            return await original(program, *flat, **options)  # type: ignore[arg-type]
+
+        asyncio.create_subprocess_exec = exec_split  # type: ignore[assignment]
+        try:
+            await super().start_bot(wait=wait)
+        finally:
+            asyncio.create_subprocess_exec = original  # type: ignore[assignment]
+            wire_harness.BOT_MODULE = module
+
+
+class UncheckedOpenAPI:
+    """Discord's routes as the stand-in knows them, without checking bodies against the schema.
+
+    The stand-in shares the benchmark's process and event loop: checking ~2,000 bodies with
+    jsonschema costs it seconds of CPU, during which it stamps callbacks late. `--lean-standin`
+    uses this, to time the bot rather than the stand-in.
+    """
+
+    def __init__(self, openapi: OpenAPI) -> None:
+        self._openapi = openapi
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._openapi, name)
+
+    def request_problems(self, operation: Operation, body: Any) -> list[str]:
+        return []
+
+    def response_problems(self, operation: Operation, status: int, body: Any) -> list[str]:
+        return []
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, round(fraction * len(ordered) + 0.4999))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary(values: list[float]) -> tuple[float, float, float, float]:
+    return (
+        statistics.median(values),
+        percentile(values, 0.95),
+        percentile(values, 0.99),
+        max(values),
+    )
+
+
+async def run(
+    batches: list[int], realistic_polls: bool, workdir: Path, profile: Path | None = None, lean: bool = False
+) -> list[dict[str, object]]:
+    settings = {} if realistic_polls else {"POLL_FIRST_DELAY_SECONDS": "3600"}
+    rows: list[dict[str, object]] = []
+    harness = (
+        WireHarness(workdir, settings=settings)
+        if profile is None
+        else ProfiledHarness(workdir, settings=settings, profile=profile)
+    )
+    if lean:
+        harness.standin.openapi = UncheckedOpenAPI(harness.standin.openapi)  # type: ignore[assignment]
+        harness.standin.check_answers = False
+    async with harness as wire:
+        # Offset from monotonic to wall clock (the bot stamps jobs with the wall clock).
+        wall_minus_mono = time.time() - time.monotonic()
+        members = [wire.standin.add_member(wire.guild, f"member-{index}") for index in range(sum(batches))]
+        used = 0
+        for size in batches:
+            users = members[used : used + size]
+            used += size
+            sketches = [f"Bench{used}x{index} is a support main. Friendly. Plays Thresh." for index in range(size)]
+            sent_at = time.monotonic()
+            records = await asyncio.gather(
+                *(wire.enhance(sketch, user=user) for sketch, user in zip(sketches, users, strict=True))
+            )
+            sending_took = time.monotonic() - sent_at
+            await wire.eventually(
+                lambda records=records: all(record.answered for record in records),
+                f"{size} callbacks",
+                within=120,
+            )
+            # Let the Humalike starts (after the answers) arrive too, for the split.
+            await wire.eventually(
+                lambda size=size, used=used: len(wire.humalike.starts) >= used, f"{size} Humalike starts", within=120
+            )
+            answers = [1000 * (record.callback_at - record.dispatched_at) for record in records]  # type: ignore[operator]
+            created = dict(
+                await wire.rows(
+                    f"SELECT sketch, created_at FROM jobs WHERE sketch IN ({','.join('?' * size)})", *sketches
+                )
+            )
+            accepted = {
+                start.body.get("persona"): wire.humalike.jobs[start.job_id].accepted_at
+                for start in wire.humalike.starts
+            }
+            before_db, db_to_callback, callback_to_start = [], [], []
+            for sketch, record in zip(sketches, records, strict=True):
+                assert record.dispatched_at is not None and record.callback_at is not None
+                row_mono = created[sketch] - wall_minus_mono
+                before_db.append(1000 * (row_mono - record.dispatched_at))
+                db_to_callback.append(1000 * (record.callback_at - row_mono))
+                if sketch in accepted:
+                    callback_to_start.append(1000 * (accepted[sketch] - record.callback_at))
+            rows.append(
+                {
+                    "size": size,
+                    "answer": summary(answers),
+                    "within": sum(1 for value in answers if value <= ANSWER_WINDOW_MS),
+                    "before_db": summary(before_db),
+                    "db_to_callback": summary(db_to_callback),
+                    "callback_to_start": summary(callback_to_start) if callback_to_start else None,
+                    "spread": 1000 * (max(r.dispatched_at for r in records) - min(r.dispatched_at for r in records)),  # type: ignore[type-var, operator]
+                    "sending": 1000 * sending_took,
+                    "types": sorted({record.callback_type for record in records}),  # type: ignore[type-var]
+                }
+            )
+            await asyncio.sleep(1.0)  # let the bot settle between batches
+        problems = wire.wire_problems()
+    if problems:
+        print("wire problems:", *problems[:10], sep="\n  ")
+    return rows
+
+
+def fmt(values: tuple[float, float, float, float] | None) -> str:
+    if values is None:
+        return "-"
+    return " / ".join(f"{value:7.1f}" for value in values)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.interaction_answer", description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 100, 500])
+    parser.add_argument("--realistic-polls", action="store_true", help="poll jobs as the harness does (2.5 s, 1 s)")
+    parser.add_argument("--profile", type=Path, help="run the bot under cProfile, writing its stats here")
+    parser.add_argument(
+        "--lean-standin", action="store_true", help="the stand-in skips its schema checks (they share our CPU)"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-interaction-") as scratch:
+        profile = args.profile.absolute() if args.profile else None
+        rows = asyncio.run(run(args.batches, args.realistic_polls, Path(scratch), profile, args.lean_standin))
+    checks = "off (--lean-standin)" if args.lean_standin else "on (every body checked against Discord's schema)"
+    print(f"\nStand-in schema checks: {checks}")
+    print("\n/enhance: INTERACTION_CREATE written to the gateway -> callback arriving at the stand-in (ms)")
+    print(f"{'batch':>6} | {'p50 / p95 / p99 / max':^37} | {'<= 3 s':>8} | {'dispatch spread':>15} | callback type")
+    print("-" * 90)
+    for row in rows:
+        within = f"{row['within']}/{row['size']}"
+        print(f"{row['size']:>6} | {fmt(row['answer'])} | {within:>8} | {row['spread']:>12.1f} ms | {row['types']}")  # type: ignore[arg-type]
+    print("\nWhere the time goes, p50 / p95 / p99 / max (ms)")
+    print(
+        f"{'batch':>6} | {'gateway -> job row':^37} | {'job row -> callback':^37} | {'callback -> Humalike start':^37}"
+    )
+    print("-" * 126)
+    for row in rows:
+        print(
+            f"{row['size']:>6} | {fmt(row['before_db'])} | {fmt(row['db_to_callback'])} | "  # type: ignore[arg-type]
+            f"{fmt(row['callback_to_start'])}"  # type: ignore[arg-type]
+        )
+    last = rows[-1]
+    p99 = last["answer"][2]  # type: ignore[index]
+    verdict = "met" if p99 < TARGET_P99_MS else f"missed by {p99 - TARGET_P99_MS:.0f} ms"
+    print(f"\nTarget p99 < {TARGET_P99_MS:.0f} ms at {last['size']}: {verdict} (p99 {p99:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

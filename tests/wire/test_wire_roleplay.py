@@ -1,0 +1,79 @@
+"""/roleplay over the wire: a persona saved through /enhance speaks through a channel webhook.
+
+The real bot process, the Discord stand-in and the fake chat model on loopback: `/roleplay as`
+starts the persona, a member's message naming it arrives as MESSAGE_CREATE, and the reply is
+streamed through the channel's webhook under the persona's name, pinging nobody, edited at most
+once a second while it streams, and ending with exactly the model's text.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from tests.wire.harness import WireHarness
+
+PERSONA = "Sam Okafor"
+SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
+WEBHOOK_POST = "/webhooks/{webhook_id}/{webhook_token}"
+WEBHOOK_EDIT = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+GREETING = "Hey all, Sam here."
+# About 2.2 s of streaming (28 chunks, 80 ms apart): long enough for edits while it streams.
+REPLY = (
+    "Hold the hook until they blink, then lantern your carry out of trouble. Wait for the flash, "
+    "wait for the dash, and only then commit. Ward the river brush first; @everyone forgets that."
+)
+
+
+def persona_messages(wire: WireHarness) -> list:
+    return [m for m in wire.standin.channel_messages(wire.channel) if m.webhook_id is not None and not m.interaction_id]
+
+
+async def test_a_persona_saved_by_enhance_streams_its_reply_through_a_webhook(wire: WireHarness) -> None:
+    wire.humalike.script_enhancement(pending_for=0.1, running_for=0.2)
+    command = await wire.enhance(SKETCH)
+    await wire.eventually(
+        lambda: bool((reply := wire.reply(command)) and reply.embed and reply.embed.get("title") == PERSONA),
+        "the persona card",
+    )
+    wire.chat.script_reply(GREETING)
+    started = await wire.standin.send_command(
+        "roleplay as", {"persona": PERSONA, "mode": "mention"}, user=wire.moderator, channel=wire.channel
+    )
+    await wire.eventually(lambda: started.answered, "the /roleplay as callback")
+    await wire.eventually(lambda: [m.content for m in persona_messages(wire)] == [GREETING], "the greeting")
+
+    wire.chat.script_reply(REPLY, chunk_size=8, first_token_delay=0.1, chunk_delay=0.08)
+    await wire.standin.send_member_message("Sam, how do I play Thresh?", user=wire.alice, channel=wire.channel)
+
+    await wire.eventually(
+        lambda: len(persona_messages(wire)) == 2 and persona_messages(wire)[-1].content == REPLY, "the streamed reply"
+    )
+    await wire.eventually(lambda: wire.chat.requests[-1].status == 200, "the stream to end")
+    reply = persona_messages(wire)[-1]
+    # The model was asked with the persona's own system prompt and the member's words.
+    asked = wire.chat.requests[-1]
+    assert asked.stream is True
+    assert asked.messages[0]["role"] == "system"
+    assert "how do I play Thresh?" in str(asked.messages)
+    # Under the persona's name, through the channel's one webhook, pinging nobody on any call.
+    assert reply.author["username"] == PERSONA
+    assert reply.webhook_id in wire.standin.webhooks
+    assert wire.standin.webhooks[reply.webhook_id].channel_id == wire.channel.id
+    posts = wire.standin.calls_to("POST", WEBHOOK_POST)
+    edits = wire.standin.calls_to("PATCH", WEBHOOK_EDIT)
+    assert len(posts) == 2 and edits, "the greeting and the reply posted, and the reply edited while streaming"
+    for call in posts + edits:
+        assert call.status == 200
+        assert call.json["allowed_mentions"]["parse"] == []
+    assert all(call.json["username"] == PERSONA for call in posts)
+    assert reply.mentions == [] and not reply.mention_everyone
+    # Streamed: first words shown before the whole reply, the text only ever growing.
+    shown = [version.content for version in reply.versions]
+    assert len(shown) >= 2 and shown[0] != REPLY
+    assert all(REPLY.startswith(text) for text in shown)
+    # At most one edit a second, the final one included (it waits out the second if it must).
+    times = [version.at for version in reply.versions]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert all(gap >= 0.99 for gap in gaps), gaps
+    assert len(gaps) <= 3  # about 2.2 s of streaming: two interval edits at most, then the final one
+    assert wire.wire_problems() == []
