@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -88,8 +89,8 @@ class Speaker:
             await self._webhooks.edit(channel, message_id, text)
 
         publisher = StreamPublisher(send=send, edit=edit, clock=time.monotonic, min_edit_interval=EDIT_INTERVAL_SECONDS)
-        with contextlib.suppress(discord.HTTPException):  # a nicety: never a reason not to answer
-            await channel.typing()  # shows until the first words arrive (or ten seconds pass)
+        # Typing shows until the first words arrive; sent alongside the model's request, it adds no wait.
+        typing = asyncio.create_task(self._show_typing(channel))
         try:
             async for delta in self._chat.stream_reply(messages, max_tokens=self._max_tokens):
                 await publisher.feed(delta)
@@ -103,12 +104,19 @@ class Speaker:
             log.warning("Discord refused %s's words in %s: %s", session.persona_name, channel.id, error)
             await self._tell(channel, f"⚠️ {session.persona_name} could not speak here (Discord said {error.status}).")
             return
+        finally:
+            await typing  # never outlives the turn
         parts = await publisher.finish()
         if not parts:
             await self._tell(channel, f"⚠️ {session.persona_name} had nothing to say (the chat model sent no text).")
             return
         self._remember(channel, session, publisher.text)
         await self._store.touch(session.id, now=wall_clock())
+
+    @staticmethod
+    async def _show_typing(channel: Speakable) -> None:
+        with contextlib.suppress(discord.HTTPException):  # a nicety: never a reason not to answer
+            await channel.typing()
 
     async def _finish_quietly(self, publisher: StreamPublisher[int]) -> None:
         """Show what arrived before a failure; a Discord refusal then is already being reported."""
