@@ -1,0 +1,123 @@
+"""Benchmark 3: 1,000 enhancements in flight at once in one bot process, over the wire.
+
+The real bot (its own process) gets N `/enhance` commands from N members, back to back, and
+follows every job to its persona card. Each job lasts `--duration` s plus up to 20 s more
+(pending 2 s, then running), long enough that all N are in flight together once started.
+Measured on the bot's process only: peak RSS (VmHWM in /proc/PID/status) and CPU
+(utime + stime from /proc/PID/stat over wall time), per phase.
+
+    python -m bench.scale [--jobs 1000] [--duration 100] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+
+from bench.wire_common import (
+    BenchHumalike,
+    CpuMark,
+    add_users,
+    append_results,
+    bench_harness,
+    cores_between,
+    cpu_mark,
+    first_saved_at,
+    memory_kb,
+    send_enhances,
+    sketch_for,
+    table,
+    wait_for,
+)
+from tests.fakes.humalike import Script, Succeed
+
+RSS_TARGET_MB = 150
+CPU_TARGET_CORES = 0.5
+
+
+async def scale(jobs: int, duration: float, seed: int) -> str:
+    rng = random.Random(seed)
+    humalike = BenchHumalike()
+    humalike.scripts = {
+        sketch_for(index): Script(pending_for=2.0, running_for=duration - 2.0 + rng.uniform(0, 20), outcome=Succeed())
+        for index in range(jobs)
+    }
+    users = []
+    rss_samples: list[int] = []
+    async with bench_harness(humalike=humalike, prepare=lambda wire: users.extend(add_users(wire, jobs))) as wire:
+        assert wire.process is not None
+        pid = wire.process.pid
+        await asyncio.sleep(3)  # settle after login and sync
+        idle = memory_kb(pid)
+
+        async def sample() -> None:
+            while True:
+                rss_samples.append(memory_kb(pid)["VmRSS"])
+                await asyncio.sleep(1)
+
+        sampler = asyncio.create_task(sample())
+        marks: dict[str, CpuMark] = {"start": cpu_mark(pid)}
+        commands = await send_enhances(wire, users, ["off"] * jobs)
+        sent_at = time.monotonic() - marks["start"].at
+        all_started = await wait_for(lambda: len(humalike.starts) >= jobs, 120, every=0.2)
+        marks["all started"] = cpu_mark(pid)
+        in_flight = sum(1 for job in humalike.jobs.values() if job.ended_at > time.monotonic())
+        first_end = min(job.ended_at for job in humalike.jobs.values())
+        await asyncio.sleep(max(0.0, first_end - time.monotonic()))
+        marks["first ends"] = cpu_mark(pid)
+        done = await wait_for(lambda: all(first_saved_at(wire, c) is not None for c in commands), duration + 200)
+        marks["all shown"] = cpu_mark(pid)
+        sampler.cancel()
+        memory = memory_kb(pid)
+        saved = await wire.scalar("SELECT COUNT(*) FROM personas")
+        problems = wire.wire_problems()
+
+    phases = [
+        ("start all jobs (commands back to back)", "start", "all started"),
+        ("all in flight, following", "all started", "first ends"),
+        ("jobs end: save and show cards", "first ends", "all shown"),
+        ("whole run", "start", "all shown"),
+    ]
+    rows = [
+        [
+            name,
+            marks[end].at - marks[begin].at,
+            marks[end].cpu - marks[begin].cpu,
+            cores_between(marks[begin], marks[end]),
+        ]
+        for name, begin, end in phases
+    ]
+    peak_mb = memory["VmHWM"] / 1024
+    whole = cores_between(marks["start"], marks["all shown"])
+    following = cores_between(marks["all started"], marks["first ends"])
+    lines = [
+        f"{jobs} jobs: commands sent in {sent_at:.1f} s; all started: {all_started}; "
+        f"{in_flight} in flight at once; all shown: {done}; personas saved {saved}; wire problems {len(problems)}",
+        f"- bot RSS: idle after login {idle['VmRSS'] / 1024:.0f} MB; peak (VmHWM) {peak_mb:.0f} MB "
+        f"(target < {RSS_TARGET_MB} MB: {'met' if peak_mb < RSS_TARGET_MB else 'MISSED'}); "
+        f"at the end {memory['VmRSS'] / 1024:.0f} MB; sampled max {max(rss_samples, default=0) / 1024:.0f} MB",
+        f"- bot CPU: {whole:.2f} cores over the whole run, {following:.2f} while all {jobs} are followed "
+        f"(target < {CPU_TARGET_CORES}: {'met' if whole < CPU_TARGET_CORES else 'MISSED'} on the whole run)",
+        "",
+        table(["phase", "wall s", "bot CPU s", "cores"], rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=100.0, help="shortest job, seconds")
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
+    args = parser.parse_args()
+    text = asyncio.run(scale(args.jobs, args.duration, args.seed))
+    print(text)
+    if args.record:
+        append_results(f"### Scale: `python -m bench.scale --jobs {args.jobs}`\n\n{text}")
+
+
+if __name__ == "__main__":
+    main()
