@@ -94,6 +94,11 @@ class Database:
         async with self._write_lock, self.connection.execute(sql, tuple(params)) as cursor:
             return cursor.rowcount
 
+    async def write_returning(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """Run one write statement with a RETURNING clause; its rows."""
+        async with self._write_lock, self.connection.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:

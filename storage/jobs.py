@@ -40,39 +40,43 @@ class JobStore:
         kind: str = "enhancement",
         cast_size: int | None = None,
     ) -> Job:
-        """Record a new job, unless the user already has `max_in_flight` unfinished ones."""
-        async with self._db.transaction() as connection:
-            async with connection.execute(
+        """Record a new job, unless the user already has `max_in_flight` unfinished ones.
+
+        One statement, so the limit check and the insert are atomic without a transaction: this is
+        on the path to answering the member, and a burst of commands queues on the one connection.
+        """
+        try:
+            rows = await self._db.write_returning(
+                "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, requested_name,"
+                " state, created_at, retry_of, user_name, kind, cast_size)"
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                f" WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ({_UNFINISHED})) < ?"
+                " RETURNING *",
+                (
+                    guild_id,
+                    channel_id,
+                    user_id,
+                    sketch,
+                    grounding,
+                    requested_name,
+                    JobState.QUEUED.value,
+                    created_at,
+                    retry_of,
+                    user_name,
+                    kind,
+                    cast_size,
+                    user_id,
+                    max_in_flight,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyRetried() from None
+        if not rows:
+            row = await self._db.fetch_one(
                 f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ({_UNFINISHED})", (user_id,)
-            ) as cursor:
-                (in_flight,) = await cursor.fetchone()  # type: ignore[misc]
-            if in_flight >= max_in_flight:
-                raise TooManyJobs(in_flight)
-            try:
-                async with connection.execute(
-                    "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, requested_name,"
-                    " state, created_at, retry_of, user_name, kind, cast_size)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        guild_id,
-                        channel_id,
-                        user_id,
-                        sketch,
-                        grounding,
-                        requested_name,
-                        JobState.QUEUED.value,
-                        created_at,
-                        retry_of,
-                        user_name,
-                        kind,
-                        cast_size,
-                    ),
-                ) as cursor:
-                    job_id = cursor.lastrowid
-            except sqlite3.IntegrityError:
-                raise AlreadyRetried() from None
-            async with connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-                return Job.from_row(await cursor.fetchone())
+            )
+            raise TooManyJobs(row[0] if row else max_in_flight)
+        return Job.from_row(rows[0])
 
     async def discard(self, job_id: int) -> None:
         """Forget a job that never reached the user nor Humalike (its reply could not be sent)."""
