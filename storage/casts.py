@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
@@ -120,17 +119,10 @@ class CastStore:
 
 
 async def _insert_cast(connection: aiosqlite.Connection, job: Job, name: str, now: float) -> int:
-    for attempt in range(1, 1000):
-        candidate = name if attempt == 1 else f"{name} ({attempt})"
-        try:
-            async with connection.execute(
-                "INSERT INTO casts (guild_id, name, name_key, job_id, creator_id, prompt, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job.guild_id, candidate, name_key(candidate), job.id, job.user_id, job.sketch, now),
-            ) as cursor:
-                assert cursor.lastrowid is not None
-                return cursor.lastrowid
-        except sqlite3.IntegrityError as error:
-            if "name_key" not in str(error):
-                raise
-    raise RuntimeError(f"no free cast name for {name!r}")
+    return await insert_with_free_name(
+        connection,
+        name,
+        lambda candidate: (job.guild_id, candidate, name_key(candidate), job.id, job.user_id, job.sketch, now),
+        sql="INSERT INTO casts (guild_id, name, name_key, job_id, creator_id, prompt, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )

@@ -200,14 +200,21 @@ _INSERT = (
 
 
 async def insert_with_free_name(
-    connection: aiosqlite.Connection, name: str, row_for: Callable[[str], tuple[object, ...]]
+    connection: aiosqlite.Connection,
+    name: str,
+    row_for: Callable[[str], tuple[object, ...]],
+    *,
+    sql: str = _INSERT,
 ) -> int:
-    """Insert under `name`, else "name (2)", "name (3)"...: a clash never loses a persona."""
+    """Insert under `name`, else "name (2)", "name (3)"...: a clash never loses a persona (or a cast).
+
+    `sql` inserts one row of a table unique on its `name_key`; `row_for(candidate)` gives its values.
+    """
     for attempt in range(1, MAX_NAME_SUFFIX + 1):
         suffix = "" if attempt == 1 else f" ({attempt})"
         candidate = name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
         try:
-            async with connection.execute(_INSERT, row_for(candidate)) as cursor:
+            async with connection.execute(sql, row_for(candidate)) as cursor:
                 assert cursor.lastrowid is not None
                 return cursor.lastrowid
         except sqlite3.IntegrityError as error:

@@ -45,8 +45,7 @@ def make_settings(database_path: Path, humalike_url: str, **overrides: Any) -> S
 @pytest.fixture
 async def fake_humalike() -> AsyncIterator[FakeHumalike]:
     fake = FakeHumalike()
-    async with serve(fake) as base_url:
-        fake.base_url = base_url  # type: ignore[attr-defined]
+    async with serve(fake):  # sets fake.base_url
         yield fake
 
 

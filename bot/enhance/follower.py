@@ -49,6 +49,7 @@ class Followed:
     nulls: int = 0
     shown: tuple[object, ...] | None = None  # signature of the reply last shown
     polling: bool = False
+    produced: tuple[int, int] | None = None  # a cast's (written, requested), as its last poll said
 
 
 OnSucceeded = Callable[[Job, PolledJob], Awaitable[None]]
@@ -74,8 +75,6 @@ class EnhancementFollower:
         self._deadline_seconds = deadline_seconds
         self._on_succeeded = on_succeeded
         self._followed: dict[int, Followed] = {}
-        # Job id -> (produced, total) of a cast, as its last poll said.
-        self._produced: dict[int, tuple[int, int]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
@@ -177,7 +176,7 @@ class EnhancementFollower:
     async def _check(self, entry: Followed) -> None:
         job = entry.job
         assert job.enhancement_id is not None
-        enhancement = await self._fetch(job)
+        enhancement = await self._fetch(entry)
         if enhancement is None:
             entry.nulls += 1
             if entry.nulls >= LOST_AFTER_NULLS:
@@ -203,12 +202,13 @@ class EnhancementFollower:
         # Rendering is cheap; _show compares and edits only when what the user sees changed.
         await self._show_progress(entry)
 
-    async def _fetch(self, job: Job) -> PolledJob | None:
+    async def _fetch(self, entry: Followed) -> PolledJob | None:
+        job = entry.job
         assert job.enhancement_id is not None
         if job.is_cast:
             population = await self._humalike.get_population(job.enhancement_id)
             if population is not None and population.progress is not None:
-                self._produced[job.id] = (population.progress.produced, population.progress.total)
+                entry.produced = (population.progress.produced, population.progress.total)
             return population
         return await self._humalike.get_enhancement(job.enhancement_id)
 
@@ -218,7 +218,7 @@ class EnhancementFollower:
             trouble=entry.errors >= TROUBLE_AFTER_ERRORS,
             timed_out=entry.job.timed_out,
             deadline_seconds=self._deadline_seconds,
-            produced=self._produced.get(entry.job.id),
+            produced=entry.produced,
         )
 
     async def _show_progress(self, entry: Followed) -> None:

@@ -62,8 +62,7 @@ class EnhancementService:
             # Never retried here: an unanswered start may still have started a job.
             log.warning("Starting job %s failed: %s", job.id, error)
             failure = failures.failure_for_start_error(error)
-            await self._jobs.finish_failed(job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
-            await self._editor.show(job, render_failure(job, failure))
+            await self._fail(job, failure)
             return
         now = wall_clock()
         await self._jobs.mark_started(
@@ -73,6 +72,11 @@ class EnhancementService:
         assert started_job is not None
         await self.follower.adopt(started_job)
 
+    async def _fail(self, job: Job, failure: failures.Failure) -> None:
+        """Record the failure, then tell the member (recorded first: a restart must not resend it)."""
+        await self._jobs.finish_failed(job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
+        await self._editor.show(job, render_failure(job, failure))
+
     async def resume_unfinished(self) -> int:
         """Pick up every job left unfinished by the last run; returns how many are followed again."""
         resumed = 0
@@ -80,8 +84,7 @@ class EnhancementService:
             if job.state is JobState.QUEUED:
                 # We cannot know whether Humalike received the start; resending could start it twice.
                 failure = failures.Failure(failures.INTERRUPTED)
-                await self._jobs.finish_failed(job.id, code=failure.code, detail=None, finished_at=wall_clock())
-                await self._editor.show(job, render_failure(job, failure))
+                await self._fail(job, failure)
                 continue
             self.follower.resume(job)
             resumed += 1
@@ -96,8 +99,7 @@ class EnhancementService:
         persona = result.persona
         if persona is None:
             failure = failures.Failure("empty_result")
-            await self._jobs.finish_failed(job.id, code=failure.code, detail=None, finished_at=wall_clock())
-            await self._editor.show(job, render_failure(job, failure))
+            await self._fail(job, failure)
             return
         name = infer_name(
             requested=job.requested_name,
@@ -126,8 +128,7 @@ class EnhancementService:
         generated = population.result.personas if population.result else []
         if not generated:
             failure = failures.Failure("empty_result")
-            await self._jobs.finish_failed(job.id, code=failure.code, detail=None, finished_at=wall_clock())
-            await self._editor.show(job, render_failure(job, failure))
+            await self._fail(job, failure)
             return
         cast_name = job.requested_name or cast_name_from(job.sketch)
         members = [
