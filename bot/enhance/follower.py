@@ -79,10 +79,6 @@ class EnhancementFollower:
         self._polls: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
 
-    @property
-    def job_ids(self) -> set[int]:
-        return set(self._followed)
-
     def start(self) -> None:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._run(), name="enhancement-follower")
@@ -95,12 +91,11 @@ class EnhancementFollower:
         self._loop_task = None
         self._polls.clear()
 
-    async def adopt(self, job: Job, *, show_now: bool = True) -> None:
+    async def adopt(self, job: Job) -> None:
         """Follow a job Humalike has accepted: show where it stands, then poll it."""
         entry = Followed(job=job, due=time.monotonic() + self._poll.first_delay)
         self._followed[job.id] = entry
-        if show_now:
-            await self._show_progress(entry)
+        await self._show_progress(entry)
         self._client.dispatch(WAKE_EVENT)
 
     def resume(self, job: Job) -> None:
