@@ -31,7 +31,7 @@ TOKEN_EDIT = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
 # The bot's own defaults (bot/settings.py): the harness's quick test settings are undone here.
 BOT_DEFAULT_SETTINGS = {
     "POLL_FIRST_DELAY_SECONDS": "2",
-    "POLL_INTERVAL_SECONDS": "2",
+    "POLL_INTERVAL_SECONDS": "1",
     "POLL_MAX_BACKOFF_SECONDS": "60",
     "HUMALIKE_TIMEOUT_SECONDS": "15",
     "MAX_JOBS_PER_USER": "3",
@@ -148,6 +148,14 @@ class BenchHumalike(FakeHumalike):
         self.scripts: dict[str, Script] = {}
         self.poll_fault: Callable[[], Fault | None] | None = None
         self.injected: dict[str, int] = {}
+        # Job id -> when a poll first answered it ended (the fake's clock).
+        self.seen_ended_at: dict[str, float] = {}
+
+    def _poll_body(self, job: Any) -> dict[str, Any]:
+        body = super()._poll_body(job)
+        if body["status"] in ("succeeded", "failed"):
+            self.seen_ended_at.setdefault(job.id, self.clock())
+        return body
 
     def _accept(self, kind: Any, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         script = self.scripts.get(body.get("persona", ""))

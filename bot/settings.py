@@ -25,9 +25,10 @@ class Settings(BaseSettings):
     database_path: Path = DEFAULT_DATABASE_PATH
     dev_guild_id: int | None = None
 
-    # Following a job: first poll soon, then a few seconds apart, backing off on errors.
+    # Following a job: first poll soon, then as often as the job is likely to have ended
+    # (bot/enhance/schedule.py), never closer than the interval, backing off on errors.
     poll_first_delay_seconds: float = Field(2.0, gt=0)
-    poll_interval_seconds: float = Field(2.0, gt=0)
+    poll_interval_seconds: float = Field(1.0, gt=0)
     poll_max_backoff_seconds: float = Field(60.0, gt=0)
     # After this long a job is reported as timed out; it is still followed, and saved if it succeeds.
     job_deadline_seconds: float = Field(1800.0, gt=0)

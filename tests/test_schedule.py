@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
+import random
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from bot.enhance.schedule import LIKELY_END, PollSettings, next_poll_delay
+from bot.enhance.schedule import EXPECTED, TAIL_FROM, PollSettings, next_poll_delay
 from bot.humalike.models import Grounding
 
 DEFAULTS = PollSettings()
@@ -43,53 +46,59 @@ def test_a_job_resumed_before_its_first_poll_waits_only_the_rest_of_first_delay(
     assert delay(2.0, settings=custom) == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("grounding", list(Grounding))
-def test_polls_before_the_likely_window_are_sparse_and_never_overshoot_its_start(grounding: Grounding) -> None:
-    window_start, _ = LIKELY_END[grounding]
-    early = [t for t in poll_times(grounding, window_start) if t < window_start]
-    gaps = [delay(t, grounding) for t in early]
+def test_before_jobs_usually_end_polls_are_sparse_but_at_most_a_fifth_of_the_usual_duration_apart() -> None:
+    early = [step / 10 for step in range(int(DEFAULTS.first_delay * 10), 150)]  # 2 s to 15 s: few `off` jobs end
+    gaps = [delay(elapsed) for elapsed in early]
 
-    assert max(gaps) > DEFAULTS.interval, "before the window the bot should poll less often than inside it"
-    assert all(gap >= DEFAULTS.interval for gap in gaps)
-    # Checked for every elapsed time before the window, not only the ones this schedule visits.
-    for tenth in range(int(DEFAULTS.first_delay * 10), int(window_start * 10)):
-        elapsed = tenth / 10
-        assert elapsed + delay(elapsed, grounding) <= window_start + DEFAULTS.interval
+    assert min(gaps) > 2 * DEFAULTS.interval, "early on the bot should poll far less often than later"
+    assert max(gaps) == pytest.approx(OBSERVED_OFF_SECONDS / 5)
 
 
 @pytest.mark.parametrize("grounding", list(Grounding))
-def test_inside_the_likely_window_polls_come_every_interval(grounding: Grounding) -> None:
-    settings = PollSettings(first_delay=1.0, interval=3.0, max_backoff=45.0)
-    start, end = LIKELY_END[grounding]
-    for tenth in range(int(start * 10), int(end * 10) + 1):
-        assert delay(tenth / 10, grounding, settings) == settings.interval
-    # The polls a running job actually gets in the window are one interval apart.
-    in_window = [t for t in poll_times(grounding, end, settings) if start <= t <= end]
-    assert len(in_window) >= 2
-    assert all(later - earlier == pytest.approx(3.0) for earlier, later in itertools.pairwise(in_window))
+def test_polls_are_densest_where_jobs_of_that_kind_usually_end(grounding: Grounding) -> None:
+    durations = EXPECTED[grounding]
+    at_median = delay(durations.median, grounding)
+
+    assert at_median < delay(durations.quantile(0.02), grounding)
+    assert at_median < delay(durations.quantile(0.999), grounding)
+    if grounding is not Grounding.RESEARCH:
+        # Where most jobs end, closer together than a 2 s poller.
+        assert at_median < 2.0
+        assert all(delay(durations.quantile(share), grounding) < 2.0 for share in (0.5, 0.75, 0.9, 0.99))
 
 
 @pytest.mark.parametrize("grounding", list(Grounding))
-def test_gaps_in_the_long_tail_grow_but_stay_capped(grounding: Grounding) -> None:
-    _, window_end = LIKELY_END[grounding]
-    tail = [window_end + step for step in range(5, 4000, 5)]
+def test_a_job_that_ends_long_before_its_kind_usually_does_is_still_seen_soon(grounding: Grounding) -> None:
+    durations = EXPECTED[grounding]
+    for tenth in range(int(DEFAULTS.first_delay * 10), int(durations.quantile(TAIL_FROM) * 10)):
+        assert delay(tenth / 10, grounding) <= durations.median / 5
+
+
+@pytest.mark.parametrize("grounding", list(Grounding))
+def test_gaps_past_the_usual_durations_grow_but_stay_capped(grounding: Grounding) -> None:
+    tail_from = EXPECTED[grounding].quantile(TAIL_FROM)
+    tail = [tail_from + step for step in range(5, 4000, 5)]
     gaps = [delay(t, grounding) for t in tail]
 
     assert gaps == sorted(gaps), "gaps in the tail never shrink"
-    assert gaps[0] > DEFAULTS.interval
-    assert gaps[-1] > gaps[0]
+    assert gaps[-1] > gaps[0] > delay(EXPECTED[grounding].median, grounding) / 2
     assert max(gaps) == DEFAULTS.max_backoff
 
 
 def test_web_and_research_stay_dense_longer_than_off() -> None:
-    assert LIKELY_END[Grounding.OFF][1] < LIKELY_END[Grounding.WEB][1] < LIKELY_END[Grounding.RESEARCH][1]
+    assert EXPECTED[Grounding.OFF].median < EXPECTED[Grounding.WEB].median < EXPECTED[Grounding.RESEARCH].median
 
-    # Two minutes in, an `off` job is in its tail while `web` and `research` are still watched closely.
-    assert delay(120.0, Grounding.OFF) > DEFAULTS.interval
-    assert delay(120.0, Grounding.WEB) == DEFAULTS.interval
+    # Two minutes in, an `off` job is a straggler while a `web` job is still watched closely.
+    assert delay(120.0, Grounding.OFF) > 2 * delay(120.0, Grounding.WEB)
     # Ten minutes in, only `research` is still expected to finish any moment.
-    assert delay(600.0, Grounding.WEB) > DEFAULTS.interval
-    assert delay(600.0, Grounding.RESEARCH) == DEFAULTS.interval
+    assert delay(600.0, Grounding.WEB) > 2 * delay(600.0, Grounding.RESEARCH)
+
+
+def test_the_interval_is_the_shortest_gap() -> None:
+    patient = PollSettings(first_delay=2.0, interval=3.0, max_backoff=60.0)
+    for tenth in range(20, 20_000, 7):
+        for grounding in Grounding:
+            assert delay(tenth / 10, grounding, patient) >= 3.0
 
 
 def test_consecutive_errors_back_off_exponentially_up_to_max_backoff() -> None:
@@ -153,3 +162,37 @@ def test_a_37_second_off_job_costs_at_most_two_thirds_of_a_fixed_poller() -> Non
 def test_a_37_second_off_job_is_seen_within_two_seconds_of_finishing() -> None:
     polls = poll_times(Grounding.OFF, OBSERVED_OFF_SECONDS)
     assert 0.0 <= polls[-1] - OBSERVED_OFF_SECONDS <= 2.0
+
+
+def schedule_polls(grounding: Grounding) -> Iterator[float]:
+    elapsed = 0.0
+    while True:
+        elapsed += delay(elapsed, grounding)
+        yield elapsed
+
+
+def simulate(durations: list[float], polls_of: Callable[[], Iterator[float]]) -> tuple[int, float]:
+    """Total polls and mean lag (the first poll at or after the end, minus the end) over `durations`."""
+    polls, lag = 0, 0.0
+    for duration in durations:
+        for polled_at in polls_of():
+            polls += 1
+            if polled_at >= duration:
+                lag += polled_at - duration
+                break
+    return polls, lag / len(durations)
+
+
+@pytest.mark.parametrize(("grounding", "median", "spread"), [(Grounding.OFF, 37.0, 0.3), (Grounding.WEB, 60.0, 0.35)])
+def test_over_typical_durations_two_thirds_of_a_2_second_pollers_polls_see_results_sooner(
+    grounding: Grounding, median: float, spread: float
+) -> None:
+    rng = random.Random(11)
+    durations = [rng.lognormvariate(math.log(median), spread) for _ in range(2000)]
+
+    polls, lag = simulate(durations, lambda: schedule_polls(grounding))
+    # The API's example, every 2 s: poll at once, then at 2, 4, 6 s...
+    fixed_polls, fixed_lag = simulate(durations, lambda: itertools.count(0.0, 2.0))
+
+    assert polls <= fixed_polls * 2 / 3
+    assert lag <= fixed_lag

@@ -1,29 +1,83 @@
 """When to poll a job next: a small pure function of what is known about it.
 
 Polling is free but not without cost (a request each, a thousand jobs at
-once), and a user waits on each result. So the schedule polls soon after the
-start (to show "running" and catch an early failure), sparsely while a job is
-unlikely to be done, densely while it probably is, and ever more patiently in
-the long tail. Errors back off exponentially, and a `Retry-After` always wins.
+once), and a user waits on each result. A poll is worth making when the job
+has a fair chance of having just ended, so the gap between polls follows the
+job's hazard rate h(t): the chance that a job still running at t ends in the
+next second. Spacing polls 1/sqrt(h) apart is what minimises the mean time to
+see the result for a given number of polls (Lagrange on lag = ∫f·gap/2 against
+polls = ∫S/gap), so: sparse while a job is unlikely to be done, dense while it
+probably is, and ever more patient past the durations Humalike usually takes.
+Errors back off exponentially, and a `Retry-After` always wins.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
+from statistics import NormalDist
 
 from bot.humalike.models import Grounding
 
-# (start, end) in seconds of the window in which a job of this grounding usually
-# ends. Observed: about 37 s for `off`; `web` adds a lookup; `research` takes minutes.
-LIKELY_END = {
-    Grounding.OFF: (25.0, 75.0),
-    Grounding.WEB: (30.0, 150.0),
-    Grounding.RESEARCH: (60.0, 900.0),
-}
-# Before the window, at most this many seconds between polls.
-SPARSE_GAP = 8.0
-# After the window, the gap grows by this share of the time past it.
+
+@dataclass(frozen=True)
+class Durations:
+    """How long jobs of one grounding take (log-normal: median, spread = σ of the log), and the
+    mean lag between such a job ending and the bot seeing it that the schedule aims for."""
+
+    median: float
+    spread: float
+    lag_aim: float
+
+    def hazard(self, elapsed: float) -> float:
+        """Per second: the chance a job still running after `elapsed` seconds ends in the next one."""
+        log_time = NormalDist(math.log(self.median), self.spread)
+        surviving = 1.0 - log_time.cdf(math.log(elapsed))
+        if surviving <= 0.0:
+            return math.inf
+        return log_time.pdf(math.log(elapsed)) / (elapsed * surviving)
+
+    def quantile(self, share: float) -> float:
+        return self.median * math.exp(self.spread * NormalDist().inv_cdf(share))
+
+    @cached_property
+    def patience(self) -> float:
+        """The c of gap = c / sqrt(hazard) that meets `lag_aim`.
+
+        A job ending inside a gap waits half of it on average, so the mean lag is about
+        ∫ f·gap/2 dt = (c/2)·∫ sqrt(f·S) dt (f the density, S the share still running).
+        """
+        log_time = NormalDist(math.log(self.median), self.spread)
+        step, integral = 0.05, 0.0
+        for index in range(1, int(self.quantile(TAIL_FROM) / step)):
+            at = index * step
+            density = log_time.pdf(math.log(at)) / at
+            integral += math.sqrt(density * (1.0 - log_time.cdf(math.log(at)))) * step
+        return 2.0 * self.lag_aim / integral
+
+    @property
+    def longest_gap(self) -> float:
+        """However unlikely the job is to be done, it is polled at least this often."""
+        return self.median * LONGEST_GAP_SHARE
+
+
+# Past this share of the usual durations, the job is a straggler: the gap grows by
+# TAIL_GROWTH of the time past that point, up to max_backoff.
+TAIL_FROM = 0.995
 TAIL_GROWTH = 0.1
+# Before a job is likely to be done, it is polled at least every fifth of its usual
+# duration: one that ends far sooner than usual is still seen soon.
+LONGEST_GAP_SHARE = 0.2
+# Observed: about 37 s for `off` (shared/humalike/README.md); `web` adds a lookup;
+# `research` is documented to take minutes, where a few seconds more matter less.
+# The spreads are a little wider than the variation we expect, so a job that runs
+# long or short is still seen soon.
+EXPECTED = {
+    Grounding.OFF: Durations(median=37.0, spread=0.35, lag_aim=0.95),
+    Grounding.WEB: Durations(median=60.0, spread=0.4, lag_aim=0.95),
+    Grounding.RESEARCH: Durations(median=240.0, spread=0.6, lag_aim=3.0),
+}
 # A job past its deadline has been reported; it is still followed, gently.
 AFTER_DEADLINE_GAP = 60.0
 
@@ -31,7 +85,7 @@ AFTER_DEADLINE_GAP = 60.0
 @dataclass(frozen=True)
 class PollSettings:
     first_delay: float = 2.0
-    interval: float = 2.0
+    interval: float = 1.0  # the shortest gap between polls of a job; the base of the error backoff
     max_backoff: float = 60.0
 
 
@@ -54,11 +108,15 @@ def next_poll_delay(
         return max(AFTER_DEADLINE_GAP, settings.interval)
     if elapsed < settings.first_delay:
         return settings.first_delay - elapsed
-    window_start, window_end = LIKELY_END[grounding]
-    if elapsed < window_start:
-        # Sparse, but never overshooting the start of the window by more than one interval.
-        return max(settings.interval, min(SPARSE_GAP, window_start - elapsed))
-    if elapsed <= window_end:
-        return settings.interval
-    tail_gap = settings.interval + (elapsed - window_end) * TAIL_GROWTH
-    return min(settings.max_backoff, tail_gap)
+    durations = EXPECTED[grounding]
+    tail_from = durations.quantile(TAIL_FROM)
+    if elapsed <= tail_from:
+        return _likely_gap(durations, elapsed, settings)
+    tail_gap = _likely_gap(durations, tail_from, settings) + (elapsed - tail_from) * TAIL_GROWTH
+    return min(max(settings.max_backoff, settings.interval), tail_gap)
+
+
+def _likely_gap(durations: Durations, elapsed: float, settings: PollSettings) -> float:
+    hazard = durations.hazard(elapsed)
+    gap = durations.patience / math.sqrt(hazard) if hazard > 0.0 else durations.longest_gap
+    return max(settings.interval, min(durations.longest_gap, gap))
