@@ -81,13 +81,16 @@ class Database:
             current = version
         return current
 
+    # Reads and RETURNING writes are one trip to the database thread each (execute and fetch
+    # together) rather than three (execute, fetch, close): under a burst of commands every trip
+    # is a wake-up of both threads, and the write lock is held across them.
+
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self.connection.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        rows = await self.connection.execute_fetchall(sql, tuple(params))
+        return next(iter(rows), None)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.connection.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.connection.execute_fetchall(sql, tuple(params)))
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one write statement; returns the number of rows it changed."""
@@ -96,8 +99,8 @@ class Database:
 
     async def write_returning(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Run one write statement with a RETURNING clause; its rows."""
-        async with self._write_lock, self.connection.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        async with self._write_lock:
+            return list(await self.connection.execute_fetchall(sql, tuple(params)))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
