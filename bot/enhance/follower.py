@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import time
@@ -75,6 +76,9 @@ class EnhancementFollower:
         self._deadline_seconds = deadline_seconds
         self._on_succeeded = on_succeeded
         self._followed: dict[int, Followed] = {}
+        # (due, job id), soonest first. An entry whose job is gone or due elsewhere is skipped:
+        # cheaper than scanning every followed job each time the loop wakes.
+        self._due: list[tuple[float, int]] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
@@ -93,27 +97,43 @@ class EnhancementFollower:
 
     async def adopt(self, job: Job) -> None:
         """Follow a job Humalike has accepted: show where it stands, then poll it."""
-        entry = Followed(job=job, due=time.monotonic() + self._poll.first_delay)
-        self._followed[job.id] = entry
+        entry = self._follow(job, due=time.monotonic() + self._poll.first_delay)
         await self._show_progress(entry)
         self._client.dispatch(WAKE_EVENT)
 
     def resume(self, job: Job) -> None:
         """Follow a job found unfinished at start-up: poll it at once; the poll updates the reply."""
-        self._followed[job.id] = Followed(job=job, due=time.monotonic())
+        self._follow(job, due=time.monotonic())
         self._client.dispatch(WAKE_EVENT)
+
+    def _follow(self, job: Job, *, due: float) -> Followed:
+        entry = Followed(job=job, due=due)
+        self._followed[job.id] = entry
+        heapq.heappush(self._due, (due, job.id))
+        return entry
+
+    def _reschedule(self, entry: Followed, due: float) -> None:
+        entry.due = due
+        heapq.heappush(self._due, (due, entry.job.id))
+
+    def _is_current(self, due: float, job_id: int) -> bool:
+        entry = self._followed.get(job_id)
+        return entry is not None and not entry.polling and entry.due == due
 
     async def _run(self) -> None:
         while True:
             now = time.monotonic()
-            for entry in list(self._followed.values()):
-                if entry.due <= now and not entry.polling:
+            while self._due and self._due[0][0] <= now:
+                due, job_id = heapq.heappop(self._due)
+                if self._is_current(due, job_id):
+                    entry = self._followed[job_id]
                     entry.polling = True
-                    task = asyncio.create_task(self._poll_once(entry), name=f"poll-job-{entry.job.id}")
+                    task = asyncio.create_task(self._poll_once(entry), name=f"poll-job-{job_id}")
                     self._polls.add(task)
                     task.add_done_callback(self._polls.discard)
-            waiting = [e.due for e in self._followed.values() if not e.polling]
-            timeout = max(0.0, min(waiting) - time.monotonic()) if waiting else None
+            while self._due and not self._is_current(*self._due[0]):
+                heapq.heappop(self._due)
+            timeout = max(0.0, self._due[0][0] - time.monotonic()) if self._due else None
             # A bot event rather than a bare sleep: a new job wakes the loop at once.
             with contextlib.suppress(TimeoutError):
                 await self._client.wait_for(WAKE_EVENT, timeout=timeout)
@@ -142,7 +162,7 @@ class EnhancementFollower:
             entry.polling = False
         if entry.job.id in self._followed:
             await self._check_deadline(entry)
-            entry.due = time.monotonic() + self._next_delay(entry, retry_after)
+            self._reschedule(entry, time.monotonic() + self._next_delay(entry, retry_after))
             self._client.dispatch(WAKE_EVENT)
 
     async def _check_deadline(self, entry: Followed) -> None:
