@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,9 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Writes committed together at most: enough to share a disk sync widely, few enough that
+# the first callers of a burst are answered without waiting for the last.
+GROUP_LIMIT = 32
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -33,17 +38,32 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+@dataclass
+class _Write:
+    sql: str
+    params: tuple[Any, ...]
+    returning: bool
+    done: asyncio.Future[Any]
+
+
 class Database:
     """One aiosqlite connection in autocommit mode.
 
-    Every write goes through `write()` or `transaction()`, which share a lock:
-    coroutines interleave on one connection, and without the lock one
-    coroutine's statement could land inside another's open transaction.
+    Every write goes through `write()`, `write_returning()` or `transaction()`,
+    which share a lock: coroutines interleave on one connection, and without the
+    lock one coroutine's statement could land inside another's open transaction.
+
+    Single writes are committed in groups: the writes that queue up while one
+    commit is on disk go together in the next transaction, each statement still
+    failing or succeeding on its own, and each caller answered once its write is
+    committed. A burst of commands then costs a few disk syncs, not one each.
     """
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
         self._write_lock = asyncio.Lock()
+        self._queued: list[_Write] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -63,6 +83,8 @@ class Database:
         return database
 
     async def close(self) -> None:
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)  # queued writes land first
         await self.connection.close()
 
     async def schema_version(self) -> int:
@@ -93,14 +115,69 @@ class Database:
         return list(await self.connection.execute_fetchall(sql, tuple(params)))
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one write statement; returns the number of rows it changed."""
-        async with self._write_lock, self.connection.execute(sql, tuple(params)) as cursor:
-            return cursor.rowcount
+        """Run one write statement; returns the number of rows it changed, once committed."""
+        result: int = await self._queue(sql, params, returning=False)
+        return result
 
     async def write_returning(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """Run one write statement with a RETURNING clause; its rows."""
-        async with self._write_lock:
-            return list(await self.connection.execute_fetchall(sql, tuple(params)))
+        """Run one write statement with a RETURNING clause; its rows, once committed."""
+        result: list[aiosqlite.Row] = await self._queue(sql, params, returning=True)
+        return result
+
+    def _queue(self, sql: str, params: Iterable[Any], *, returning: bool) -> asyncio.Future[Any]:
+        write = _Write(sql, tuple(params), returning, asyncio.get_running_loop().create_future())
+        self._queued.append(write)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued(), name="database-group-commit")
+        return write.done
+
+    async def _commit_queued(self) -> None:
+        while self._queued:
+            async with self._write_lock:
+                # A caller that stopped waiting before its turn is not written, as before grouping.
+                taken, self._queued = self._queued[:GROUP_LIMIT], self._queued[GROUP_LIMIT:]
+                group = [write for write in taken if not write.done.cancelled()]
+                try:
+                    await self._commit_group(group)
+                except asyncio.CancelledError:
+                    for write in group:
+                        write.done.cancel()
+                    raise
+                except Exception as error:  # the connection itself failed: every caller hears it
+                    for write in group:
+                        _answer(write, None, error)
+
+    async def _commit_group(self, group: list[_Write]) -> None:
+        if len(group) <= 1:
+            for write in group:  # alone: autocommit, one trip
+                _answer(write, *await self._outcome(write))
+            return
+        await self._run("BEGIN IMMEDIATE")
+        try:
+            outcomes = []
+            for write in group:
+                result, error = await self._outcome(write)
+                if error is not None and not self.connection.in_transaction:
+                    raise error  # SQLite rolled the whole group back (a full disk, say)
+                outcomes.append((result, error))
+            await self._run("COMMIT")
+        except BaseException:
+            if self.connection.in_transaction:
+                await self._run("ROLLBACK")
+            raise
+        for write, (result, error) in zip(group, outcomes, strict=True):
+            _answer(write, result, error)
+
+    async def _outcome(self, write: _Write) -> tuple[Any, sqlite3.Error | None]:
+        """The statement's result, or its error: in a group, a failing statement fails only itself."""
+        try:
+            if write.returning:
+                return list(await self.connection.execute_fetchall(write.sql, write.params)), None
+            # A finished write statement holds nothing open: no second trip to close its cursor.
+            cursor = await self.connection.execute(write.sql, write.params)
+            return cursor.rowcount, None
+        except sqlite3.Error as error:
+            return None, error
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -116,3 +193,12 @@ class Database:
     async def _run(self, sql: str) -> None:
         async with self.connection.execute(sql):
             pass
+
+
+def _answer(write: _Write, result: Any, error: BaseException | None) -> None:
+    if write.done.done():
+        return
+    if error is not None:
+        write.done.set_exception(error)
+    else:
+        write.done.set_result(result)

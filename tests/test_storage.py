@@ -197,6 +197,83 @@ async def test_a_failed_job_can_be_retried_only_once(jobs: JobStore, database: D
     await new_job(jobs)
 
 
+async def test_a_burst_of_concurrent_jobs_still_respects_each_members_limit(jobs: JobStore, database: Database) -> None:
+    # Writes arriving together are committed together; each must still see the ones before it.
+    outcomes = await asyncio.gather(
+        *(new_job(jobs, user=user, max_in_flight=3) for user in [ALICE] * 10 + [BOB] * 10),
+        return_exceptions=True,
+    )
+
+    refused = [outcome for outcome in outcomes if isinstance(outcome, TooManyJobs)]
+    created = [outcome for outcome in outcomes if isinstance(outcome, Job)]
+    assert len(refused) == 14 and len(created) == 6
+    assert len({job.id for job in created}) == 6
+    rows = await database.fetch_all("SELECT user_id, COUNT(*) FROM jobs GROUP BY user_id ORDER BY user_id")
+    assert [tuple(row) for row in rows] == [(ALICE, 3), (BOB, 3)]
+
+
+async def test_a_write_that_fails_in_a_burst_fails_alone(jobs: JobStore, database: Database) -> None:
+    failed = await new_job(jobs)
+    await jobs.finish_failed(failed.id, code="provider_error", detail=None, finished_at=NOW + 10)
+
+    outcomes = await asyncio.gather(
+        new_job(jobs, user=BOB),
+        new_job(jobs, retry_of=failed.id),
+        new_job(jobs, retry_of=failed.id),  # the second retry breaks a unique constraint
+        new_job(jobs, user=BOB),
+        return_exceptions=True,
+    )
+
+    assert [type(outcome) for outcome in outcomes] == [Job, Job, AlreadyRetried, Job]
+    assert await count(database, "jobs") == 4
+    for outcome in outcomes:
+        if isinstance(outcome, Job):
+            assert await jobs.get(outcome.id) == outcome
+
+
+async def test_writes_queued_together_share_commits(database: Database) -> None:
+    statements: list[str] = []
+    await database.connection.set_trace_callback(statements.append)
+
+    changed = await asyncio.gather(
+        *(database.write("UPDATE jobs SET grounding = ? WHERE id = ?", ("web", index)) for index in range(50))
+    )
+
+    await database.connection.set_trace_callback(None)
+    assert changed == [0] * 50
+    commits = [sql for sql in statements if sql == "COMMIT"]
+    assert 1 <= len(commits) < 10, statements
+
+
+async def test_a_write_given_up_before_its_turn_is_not_made(jobs: JobStore, database: Database) -> None:
+    first = asyncio.ensure_future(new_job(jobs, user=ALICE))
+    abandoned = asyncio.ensure_future(new_job(jobs, user=BOB))
+    await asyncio.sleep(0)  # both queued, the first group not yet taken
+    abandoned.cancel()
+
+    assert isinstance(await first, Job)
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    rows = await database.fetch_all("SELECT user_id FROM jobs")
+    assert [row[0] for row in rows] == [ALICE]
+
+
+async def test_closing_the_database_waits_for_queued_writes(db_path: Path) -> None:
+    database = await Database.open(db_path)
+    jobs = JobStore(database)
+    pending = [asyncio.ensure_future(new_job(jobs, user=user)) for user in range(1, 21)]
+    await asyncio.sleep(0)
+
+    await database.close()
+
+    assert all(isinstance(task.result(), Job) for task in pending)
+    reopened = await Database.open(db_path)
+    try:
+        assert await count(reopened, "jobs") == 20
+    finally:
+        await reopened.close()
+
+
 async def test_unfinished_returns_only_queued_pending_running_and_stalled_jobs(
     jobs: JobStore, personas: PersonaStore
 ) -> None:
