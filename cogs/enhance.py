@@ -164,14 +164,16 @@ class Enhance(commands.Cog):
             raise
         message = callback.resource
         if isinstance(message, discord.InteractionMessage):
-            await self.bot.jobs.attach_reply(
-                job.id,
-                application_id=interaction.application_id,
-                token=interaction.token,
-                token_expires_at=interaction.created_at.timestamp() + INTERACTION_TOKEN_LIFETIME,
-                message_id=message.id,
+            job = (
+                await self.bot.jobs.attach_reply(
+                    job.id,
+                    application_id=interaction.application_id,
+                    token=interaction.token,
+                    token_expires_at=interaction.created_at.timestamp() + INTERACTION_TOKEN_LIFETIME,
+                    message_id=message.id,
+                )
+                or job
             )
-            job = await self.bot.jobs.get(job.id) or job
         await self.service.launch(job)
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from storage.database import Database
 from storage.models import UNFINISHED_STATES, Job, JobState
@@ -96,10 +97,11 @@ class JobStore:
 
     async def attach_reply(
         self, job_id: int, *, application_id: int, token: str, token_expires_at: float, message_id: int
-    ) -> None:
-        await self._db.write(
+    ) -> Job | None:
+        """Record where the job's reply is; the job as it now stands."""
+        return await self._update_returning(
             "UPDATE jobs SET application_id = ?, interaction_token = ?, token_expires_at = ?, message_id = ?"
-            " WHERE id = ?",
+            " WHERE id = ? RETURNING *",
             (application_id, token, token_expires_at, message_id, job_id),
         )
 
@@ -110,11 +112,19 @@ class JobStore:
             (message_id, job_id),
         )
 
-    async def mark_started(self, job_id: int, *, enhancement_id: str, started_at: float, deadline_at: float) -> None:
-        await self._db.write(
-            "UPDATE jobs SET state = ?, enhancement_id = ?, started_at = ?, deadline_at = ? WHERE id = ?",
+    async def mark_started(
+        self, job_id: int, *, enhancement_id: str, started_at: float, deadline_at: float
+    ) -> Job | None:
+        """Record that Humalike accepted the job; the job as it now stands."""
+        return await self._update_returning(
+            "UPDATE jobs SET state = ?, enhancement_id = ?, started_at = ?, deadline_at = ? WHERE id = ? RETURNING *",
             (JobState.PENDING.value, enhancement_id, started_at, deadline_at, job_id),
         )
+
+    async def _update_returning(self, sql: str, params: tuple[Any, ...]) -> Job | None:
+        # The updated row comes back with the write: no second trip to read it.
+        rows = await self._db.write_returning(sql, params)
+        return Job.from_row(rows[0]) if rows else None
 
     async def set_state(self, job_id: int, state: JobState) -> None:
         await self._db.write(

@@ -65,9 +65,12 @@ async def new_job(jobs: JobStore, *, user: int = ALICE, guild: int = GUILD, max_
 async def started_job(jobs: JobStore, **kw: Any) -> Job:
     job = await new_job(jobs, **kw)
     enhancement_id = f"00000000-0000-4000-8000-{next(_enhancement_ids):012d}"
-    await jobs.mark_started(job.id, enhancement_id=enhancement_id, started_at=NOW + 0.3, deadline_at=NOW + 1800)
+    returned = await jobs.mark_started(
+        job.id, enhancement_id=enhancement_id, started_at=NOW + 0.3, deadline_at=NOW + 1800
+    )
     started = await jobs.get(job.id)
-    assert started is not None
+    assert started is not None and returned == started  # the write hands back the job as stored
+    assert started.state is JobState.PENDING and started.enhancement_id == enhancement_id
     return started
 
 
@@ -195,6 +198,16 @@ async def test_a_failed_job_can_be_retried_only_once(jobs: JobStore, database: D
     assert await count(database, "jobs") == 2
     # The refused retry left nothing half-written: the store still takes new jobs.
     await new_job(jobs)
+
+
+async def test_attaching_the_reply_hands_back_the_job_as_stored(jobs: JobStore) -> None:
+    job = await new_job(jobs)
+
+    attached = await jobs.attach_reply(job.id, application_id=7, token="tok", token_expires_at=NOW + 900, message_id=9)
+
+    assert attached == await jobs.get(job.id)
+    assert attached is not None and (attached.interaction_token, attached.message_id) == ("tok", 9)
+    assert await jobs.attach_reply(999_999, application_id=7, token="t", token_expires_at=NOW, message_id=1) is None
 
 
 async def test_a_burst_of_concurrent_jobs_still_respects_each_members_limit(jobs: JobStore, database: Database) -> None:

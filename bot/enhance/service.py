@@ -65,10 +65,9 @@ class EnhancementService:
             await self._fail(job, failure)
             return
         now = wall_clock()
-        await self._jobs.mark_started(
+        started_job = await self._jobs.mark_started(
             job.id, enhancement_id=started.id, started_at=now, deadline_at=now + self._deadline_seconds
         )
-        started_job = await self._jobs.get(job.id)
         assert started_job is not None
         await self.follower.adopt(started_job)
 

@@ -268,6 +268,7 @@ class WireHarness:
 
     def wire_problems(self) -> list[str]:
         """Every body that broke Discord's schema (ours or the bot's), and every route we do not serve."""
+        self.standin.run_deferred_checks()
         problems = [f"bot sent {f.method} {f.path}: {'; '.join(f.problems)}" for f in self.standin.schema_failures]
         problems += [
             f"stand-in answered {f.method} {f.path}: {'; '.join(f.problems)}" for f in self.standin.answer_failures
