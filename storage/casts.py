@@ -51,6 +51,7 @@ class CastStore:
                 for position, member in enumerate(members):
                     persona_id = await insert_with_free_name(
                         connection,
+                        job.guild_id,
                         member.name,
                         lambda candidate, member=member, position=position: (
                             job.guild_id,
@@ -121,8 +122,10 @@ class CastStore:
 async def _insert_cast(connection: aiosqlite.Connection, job: Job, name: str, now: float) -> int:
     return await insert_with_free_name(
         connection,
+        job.guild_id,
         name,
         lambda candidate: (job.guild_id, candidate, name_key(candidate), job.id, job.user_id, job.sketch, now),
+        table="casts",
         sql="INSERT INTO casts (guild_id, name, name_key, job_id, creator_id, prompt, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
     )

@@ -118,6 +118,7 @@ class PersonaStore:
         async with self._db.transaction() as connection:
             persona_id = await insert_with_free_name(
                 connection,
+                guild_id,
                 name,
                 lambda candidate: (
                     guild_id,
@@ -168,6 +169,7 @@ class PersonaStore:
 
             persona_id = await insert_with_free_name(
                 connection,
+                job.guild_id,
                 name,
                 lambda candidate: (
                     job.guild_id,
@@ -201,18 +203,22 @@ _INSERT = (
 
 async def insert_with_free_name(
     connection: aiosqlite.Connection,
+    guild_id: int,
     name: str,
     row_for: Callable[[str], tuple[object, ...]],
     *,
+    table: str = "personas",
     sql: str = _INSERT,
 ) -> int:
     """Insert under `name`, else "name (2)", "name (3)"...: a clash never loses a persona (or a cast).
 
-    `sql` inserts one row of a table unique on its `name_key`; `row_for(candidate)` gives its values.
+    `sql` inserts one row of `table` (unique on guild and `name_key`); `row_for(candidate)` gives its values.
     """
-    for attempt in range(1, MAX_NAME_SUFFIX + 1):
-        suffix = "" if attempt == 1 else f" ({attempt})"
-        candidate = name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
+    candidates = [_numbered(name, attempt) for attempt in range(1, MAX_NAME_SUFFIX + 1)]
+    taken: set[str] = set()
+    for attempt, candidate in enumerate(candidates, start=1):
+        if name_key(candidate) in taken:
+            continue
         try:
             async with connection.execute(sql, row_for(candidate)) as cursor:
                 assert cursor.lastrowid is not None
@@ -220,7 +226,20 @@ async def insert_with_free_name(
         except sqlite3.IntegrityError as error:
             if "name_key" not in str(error):
                 raise  # another constraint (the enhancement id): not a clash of names
+        if attempt == 1:
+            # Clashed: find every numbered name already taken in one query, not one insert each.
+            keys = [name_key(later) for later in candidates[1:]]
+            rows = await connection.execute_fetchall(
+                f"SELECT name_key FROM {table} WHERE guild_id = ? AND name_key IN ({','.join('?' * len(keys))})",
+                (guild_id, *keys),
+            )
+            taken = {row[0] for row in rows}
     raise RuntimeError(f"no free name for {name!r} after {MAX_NAME_SUFFIX} tries")
+
+
+def _numbered(name: str, attempt: int) -> str:
+    suffix = "" if attempt == 1 else f" ({attempt})"
+    return name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
 
 
 async def _close_job(connection: aiosqlite.Connection, job_id: int, persona_id: int, now: float) -> None:

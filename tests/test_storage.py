@@ -372,6 +372,19 @@ async def test_names_are_unique_per_guild_case_insensitively(jobs: JobStore, per
     assert found is not None and found.name == "SAM  OKAFOR (3)"
 
 
+async def test_many_personas_of_one_name_take_the_lowest_free_number(jobs: JobStore, personas: PersonaStore) -> None:
+    saved = [await save(personas, await started_job(jobs), name="Sam Okafor") for _ in range(12)]
+    names = [entry.persona.name for entry in saved]
+    assert names == ["Sam Okafor"] + [f"Sam Okafor ({number})" for number in range(2, 13)]
+
+    await personas.delete(saved[2].persona.id)  # frees "Sam Okafor (3)"
+    again = await save(personas, await started_job(jobs), name="sam  okafor")
+
+    assert again.persona.name == "sam  okafor (3)"
+    other_guild = await save(personas, await started_job(jobs, guild=OTHER_GUILD), name="Sam Okafor")
+    assert other_guild.persona.name == "Sam Okafor"
+
+
 async def test_the_same_name_in_another_guild_is_not_suffixed(jobs: JobStore, personas: PersonaStore) -> None:
     here = await save(personas, await started_job(jobs, guild=GUILD))
     there = await save(personas, await started_job(jobs, guild=OTHER_GUILD))
