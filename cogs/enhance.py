@@ -75,6 +75,7 @@ class Enhance(commands.Cog):
 
     async def cog_unload(self) -> None:
         await self.follower.stop()
+        self.editor.close()
         self.bot.remove_dynamic_items(RetryButton)
 
     @app_commands.command(name="enhance")

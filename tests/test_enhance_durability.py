@@ -159,3 +159,46 @@ async def test_the_deadline_is_reported_even_while_humalike_is_down(world: World
     text = status_of(world, result.response.id)
     assert "taking longer than 2 minutes" in text
     assert "isn't answering" in text
+
+
+REPLY_ROUTES = (("PATCH", "/webhooks/*"), ("PATCH", "/channels/*/messages/*"), ("POST", "/channels/*/messages"))
+
+
+def refuse_every_reply_route(world: World) -> None:
+    """Discord takes the reply nowhere: not through the token, not as the bot, not as a new message
+    (access lost for a while: a 5xx would do the same, after discord.py's own retries)."""
+    for method, path in REPLY_ROUTES:
+        world.env.inject_error(method, path, status=403, code=50001, message="Missing Access", times=None)
+
+
+def end_the_outage(world: World) -> None:
+    world.env.backend.faults.clear()
+
+
+async def test_a_result_discord_took_nowhere_is_shown_once_it_takes_it_again(world: World) -> None:
+    reply_id = (await world.enhance()).response.id
+    await world.env.advance_time(3)
+    refuse_every_reply_route(world)
+
+    await world.env.advance_time(15)  # the job ends and is saved while Discord refuses the reply
+    assert [persona["name"] for persona in await world.personas()] == ["Sam Okafor"]
+    assert world.message(reply_id).embeds[0].title != "Sam Okafor"
+
+    end_the_outage(world)
+    await world.env.advance_time(31)
+
+    assert world.message(reply_id).embeds[0].title == "Sam Okafor"
+    assert len(world.channel.history()) == 1  # the same reply, edited; nothing posted twice
+
+
+async def test_a_reply_waiting_to_be_shown_again_never_overwrites_a_newer_one(world: World) -> None:
+    reply_id = (await world.enhance()).response.id
+    refuse_every_reply_route(world)
+    await world.env.advance_time(3)  # "pending" or "running" is refused, and waits to be shown again
+    end_the_outage(world)
+
+    await world.env.advance_time(15)  # the card is shown
+    assert world.message(reply_id).embeds[0].title == "Sam Okafor"
+    await world.env.advance_time(700)  # long past every wait of the refused progress reply
+
+    assert world.message(reply_id).embeds[0].title == "Sam Okafor"

@@ -3,11 +3,14 @@
 While the interaction token lives (15 minutes) the reply is edited through
 it. After that, or if it fails, the bot edits the message as itself. If even
 that is impossible (the message was deleted, access lost), the result is
-posted in the channel, and that message becomes the job's reply.
+posted in the channel, and that message becomes the job's reply. If Discord
+takes it nowhere (an outage), it is shown again a little later, a few times,
+unless a newer reply for the job has come first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from dataclasses import replace
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 # Stop using the token a little before Discord does, so an edit never races its expiry.
 TOKEN_MARGIN_SECONDS = 30.0
+# Waits before showing again a reply Discord took nowhere; then it is given up (and logged).
+RESHOW_AFTER_SECONDS = (30.0, 120.0, 600.0)
 
 
 def _files(reply: Reply) -> list[discord.File]:
@@ -50,9 +55,41 @@ class ReplyEditor:
     def __init__(self, client: discord.Client, jobs: JobStore) -> None:
         self._client = client
         self._jobs = jobs
+        self._reshowing: dict[int, asyncio.Task[None]] = {}  # job id -> its reply waiting to be shown again
 
     async def show(self, job: Job, reply: Reply) -> Job:
         """Show `reply` as the job's reply; returns the job, with its reply moved if it had to be."""
+        waiting = self._reshowing.pop(job.id, None)
+        if waiting is not None:
+            waiting.cancel()  # this reply is newer
+        shown = await self._show_once(job, reply)
+        if shown is None:
+            self._reshow_later(job, reply, attempt=0)
+            return job
+        return shown
+
+    def close(self) -> None:
+        for task in self._reshowing.values():
+            task.cancel()
+        self._reshowing.clear()
+
+    def _reshow_later(self, job: Job, reply: Reply, *, attempt: int) -> None:
+        if attempt >= len(RESHOW_AFTER_SECONDS):
+            log.warning("Gave up showing job %s's reply: Discord took it nowhere", job.id)
+            return
+        self._reshowing[job.id] = asyncio.create_task(self._reshow(job, reply, attempt), name=f"reshow-job-{job.id}")
+
+    async def _reshow(self, job: Job, reply: Reply, attempt: int) -> None:
+        await asyncio.sleep(RESHOW_AFTER_SECONDS[attempt])
+        # Still registered while it shows, so a newer reply cancels it rather than racing it.
+        shown = await self._show_once(job, reply)
+        if self._reshowing.get(job.id) is asyncio.current_task():
+            del self._reshowing[job.id]
+        if shown is None:
+            self._reshow_later(job, reply, attempt=attempt + 1)
+
+    async def _show_once(self, job: Job, reply: Reply) -> Job | None:
+        """Show `reply` by the first route Discord takes; None if it took none."""
         now = discord.utils.utcnow().timestamp()
         if job.message_id is not None:
             token_alive = (
@@ -87,7 +124,7 @@ class ReplyEditor:
             log.info("Editing job %s's message as the bot failed (%s); posting anew", job.id, error.status)
             return False
 
-    async def _post_anew(self, job: Job, reply: Reply) -> Job:
+    async def _post_anew(self, job: Job, reply: Reply) -> Job | None:
         channel = self._client.get_partial_messageable(job.channel_id)
         view = _view(reply)
         try:
@@ -100,6 +137,6 @@ class ReplyEditor:
             )
         except discord.HTTPException:
             log.warning("Could not show job %s's reply anywhere in channel %s", job.id, job.channel_id)
-            return job
+            return None
         await self._jobs.replace_reply(job.id, message.id)
         return replace(job, message_id=message.id, interaction_token=None, token_expires_at=None)
