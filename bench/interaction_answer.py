@@ -3,7 +3,8 @@
 Starts the wire harness once (the bot as its own process, the Discord stand-in, fake Humalike and
 chat model on loopback), then sends batches of `/enhance` commands at once, each from a distinct
 member (so the per-member job limit refuses none), and reports for each batch p50/p95/p99/max of
-(callback arrival - dispatch) and how many were answered within Discord's 3 s.
+(callback arrival - dispatch), how many were answered within Discord's 3 s, and the bot process's
+CPU per command (utime + stime over the batch: the answer, the Humalike start, the "pending" edit).
 
 It also splits each answer, to show where the time goes:
   gateway->job row   dispatch -> the job's `created_at` (wall clock taken just before the DB transaction)
@@ -25,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.wire_common import cpu_seconds
 from tests.wire import harness as wire_harness
 from tests.wire.harness import WireHarness
 
@@ -94,6 +96,8 @@ async def run(
             users = members[used : used + size]
             used += size
             sketches = [f"Bench{used}x{index} is a support main. Friendly. Plays Thresh." for index in range(size)]
+            assert wire.process is not None
+            cpu_before = cpu_seconds(wire.process.pid)
             sent_at = time.monotonic()
             records = await asyncio.gather(
                 *(wire.enhance(sketch, user=user) for sketch, user in zip(sketches, users, strict=True))
@@ -108,6 +112,8 @@ async def run(
             await wire.eventually(
                 lambda size=size, used=used: len(wire.humalike.starts) >= used, f"{size} Humalike starts", within=120
             )
+            await asyncio.sleep(0.5)  # and the "pending" edits that follow the starts
+            cpu_per_command = 1000 * (cpu_seconds(wire.process.pid) - cpu_before) / size
             answers = [1000 * (record.callback_at - record.dispatched_at) for record in records]  # type: ignore[operator]
             created = dict(
                 await wire.rows(
@@ -136,6 +142,7 @@ async def run(
                     "callback_to_start": summary(callback_to_start) if callback_to_start else None,
                     "spread": 1000 * (max(r.dispatched_at for r in records) - min(r.dispatched_at for r in records)),  # type: ignore[type-var, operator]
                     "sending": 1000 * sending_took,
+                    "cpu_per_command": cpu_per_command,
                     "types": sorted({record.callback_type for record in records}),  # type: ignore[type-var]
                 }
             )
@@ -169,11 +176,17 @@ def main(argv: list[str] | None = None) -> None:
     checks = "as each arrives (--inline-checks)" if args.inline_checks else "after each batch"
     print(f"\nStand-in: every body checked against Discord's schema, {checks}")
     print("\n/enhance: INTERACTION_CREATE written to the gateway -> callback arriving at the stand-in (ms)")
-    print(f"{'batch':>6} | {'p50 / p95 / p99 / max':^37} | {'<= 3 s':>8} | {'dispatch spread':>15} | callback type")
-    print("-" * 90)
+    print(
+        f"{'batch':>6} | {'p50 / p95 / p99 / max':^37} | {'<= 3 s':>8} | {'dispatch spread':>15} | "
+        "bot CPU a command | callback type"
+    )
+    print("-" * 110)
     for row in rows:
         within = f"{row['within']}/{row['size']}"
-        print(f"{row['size']:>6} | {fmt(row['answer'])} | {within:>8} | {row['spread']:>12.1f} ms | {row['types']}")  # type: ignore[arg-type]
+        print(
+            f"{row['size']:>6} | {fmt(row['answer'])} | {within:>8} | {row['spread']:>12.1f} ms | "  # type: ignore[arg-type]
+            f"{row['cpu_per_command']:>12.2f} ms | {row['types']}"
+        )
     print("\nWhere the time goes, p50 / p95 / p99 / max (ms)")
     print(
         f"{'batch':>6} | {'gateway -> job row':^37} | {'job row -> callback':^37} | {'callback -> Humalike start':^37}"
