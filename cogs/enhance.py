@@ -72,6 +72,9 @@ class Enhance(commands.Cog):
         resumed = await self.service.resume_unfinished()
         if resumed:
             log.info("Resumed following %d unfinished enhancement(s)", resumed)
+        reshown = await self.service.reshow_stale_replies()
+        if reshown:
+            log.info("Showed again %d result(s) Discord did not take before the last stop", reshown)
 
     async def cog_unload(self) -> None:
         await self.follower.stop()

@@ -103,6 +103,10 @@ class CastStore:
             members=tuple(Persona.from_row(member) for member in members),
         )
 
+    async def by_job(self, job_id: int) -> Cast | None:
+        row = await self._db.fetch_one("SELECT id FROM casts WHERE job_id = ?", (job_id,))
+        return await self.get(row["id"]) if row else None
+
     async def by_name(self, guild_id: int, name: str) -> Cast | None:
         row = await self._db.fetch_one(
             "SELECT id FROM casts WHERE guild_id = ? AND name_key = ?", (guild_id, name_key(name))

@@ -126,6 +126,15 @@ class JobStore:
         rows = await self._db.write_returning(sql, params)
         return Job.from_row(rows[0]) if rows else None
 
+    async def mark_reply_stale(self, job_id: int, stale: bool) -> None:
+        await self._db.write("UPDATE jobs SET reply_stale = ? WHERE id = ?", (int(stale), job_id))
+
+    async def finished_with_stale_replies(self) -> list[Job]:
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM jobs WHERE reply_stale = 1 AND state NOT IN ({_UNFINISHED}) ORDER BY id"
+        )
+        return [Job.from_row(row) for row in rows]
+
     async def set_state(self, job_id: int, state: JobState) -> None:
         await self._db.write(
             f"UPDATE jobs SET state = ? WHERE id = ? AND state IN ({_UNFINISHED})", (state.value, job_id)

@@ -51,6 +51,7 @@ class Job:
     user_name: str | None = None
     kind: str = "enhancement"  # or "population": a cast
     cast_size: int | None = None
+    reply_stale: bool = False  # Discord took its latest reply nowhere
 
     @property
     def is_cast(self) -> bool:
@@ -61,6 +62,7 @@ class Job:
         values = dict(row)
         values["state"] = JobState(values["state"])
         values["timed_out"] = bool(values["timed_out"])
+        values["reply_stale"] = bool(values["reply_stale"])
         return cls(**values)
 
 

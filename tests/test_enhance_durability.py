@@ -202,3 +202,56 @@ async def test_a_reply_waiting_to_be_shown_again_never_overwrites_a_newer_one(wo
     await world.env.advance_time(700)  # long past every wait of the refused progress reply
 
     assert world.message(reply_id).embeds[0].title == "Sam Okafor"
+
+
+async def test_a_result_discord_took_nowhere_before_a_restart_is_shown_after_it(world: World) -> None:
+    reply_id = (await world.enhance()).response.id
+    await world.env.advance_time(3)
+    refuse_every_reply_route(world)
+    await world.env.advance_time(15)
+    [job] = await world.jobs()
+    assert job["state"] == "succeeded" and job["reply_stale"] == 1
+
+    end_the_outage(world)
+    await world.restart()  # before the in-memory retry came round
+
+    assert world.message(reply_id).embeds[0].title == "Sam Okafor"
+    [job] = await world.jobs()
+    assert job["reply_stale"] == 0
+    assert len(await world.personas()) == 1 and world.fake.billed_starts == 1
+
+
+async def test_a_stale_result_whose_persona_was_deleted_is_let_go_at_restart(world: World) -> None:
+    reply_id = (await world.enhance()).response.id
+    await world.env.advance_time(3)
+    refuse_every_reply_route(world)
+    await world.env.advance_time(15)
+    shown_before = world.message(reply_id).embeds[0].title
+    [persona] = await world.personas()
+    await world.bot.personas.delete(persona["id"])
+
+    end_the_outage(world)
+    await world.restart()
+
+    assert world.message(reply_id).embeds[0].title == shown_before
+    [job] = await world.jobs()
+    assert job["reply_stale"] == 0
+
+
+async def test_a_failure_discord_took_nowhere_before_a_restart_is_shown_after_it_with_retry(world: World) -> None:
+    from tests.fakes.humalike import Fail
+
+    world.fake.script_enhancement(outcome=Fail("provider_error"))
+    reply_id = (await world.enhance()).response.id
+    refuse_every_reply_route(world)
+    await world.env.advance_time(15)
+
+    end_the_outage(world)
+    await world.restart()
+
+    reply = world.message(reply_id)
+    assert reply.embeds[0].title.startswith("❌")
+    assert "provider_error" in (reply.embeds[0].description or "") + str(reply.embeds[0].fields)
+    retried = await world.alice.click(reply, label="Retry")
+    await world.env.advance_time(15)
+    assert world.message(retried.response.id).embeds[0].title == "Sam Okafor"

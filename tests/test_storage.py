@@ -462,7 +462,7 @@ async def test_a_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path
         await database.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_path: Path, version: int) -> None:
     import shutil
 
@@ -478,5 +478,7 @@ async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_pa
         assert (job["state"], job["kind"], job["persona_id"]) == ("succeeded", "enhancement", 1)
         sessions = await database.fetch_all("SELECT persona_id FROM roleplay_sessions")
         assert len(sessions) == (1 if version >= 2 else 0)
+        [stale] = await database.fetch_all("SELECT reply_stale FROM jobs")
+        assert stale["reply_stale"] == 0
     finally:
         await database.close()

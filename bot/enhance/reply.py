@@ -5,7 +5,8 @@ it. After that, or if it fails, the bot edits the message as itself. If even
 that is impossible (the message was deleted, access lost), the result is
 posted in the channel, and that message becomes the job's reply. If Discord
 takes it nowhere (an outage), it is shown again a little later, a few times,
-unless a newer reply for the job has come first.
+unless a newer reply for the job has come first; the job is marked meanwhile,
+so a restart shows its result again too.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ReplyEditor:
         self._client = client
         self._jobs = jobs
         self._reshowing: dict[int, asyncio.Task[None]] = {}  # job id -> its reply waiting to be shown again
+        self._stale: set[int] = set()  # jobs marked stale in the database by this run
 
     async def show(self, job: Job, reply: Reply) -> Job:
         """Show `reply` as the job's reply; returns the job, with its reply moved if it had to be."""
@@ -64,9 +66,20 @@ class ReplyEditor:
             waiting.cancel()  # this reply is newer
         shown = await self._show_once(job, reply)
         if shown is None:
+            await self._mark_stale(job, True)
             self._reshow_later(job, reply, attempt=0)
             return job
+        await self._mark_stale(job, False)
         return shown
+
+    async def _mark_stale(self, job: Job, stale: bool) -> None:
+        # Written only on a change: a reply shown as usual costs no write.
+        if stale != (job.reply_stale or job.id in self._stale):
+            await self._jobs.mark_reply_stale(job.id, stale)
+        if stale:
+            self._stale.add(job.id)
+        else:
+            self._stale.discard(job.id)
 
     def close(self) -> None:
         for task in self._reshowing.values():
@@ -87,6 +100,8 @@ class ReplyEditor:
             del self._reshowing[job.id]
         if shown is None:
             self._reshow_later(job, reply, attempt=attempt + 1)
+        else:
+            await self._mark_stale(job, False)
 
     async def _show_once(self, job: Job, reply: Reply) -> Job | None:
         """Show `reply` by the first route Discord takes; None if it took none."""

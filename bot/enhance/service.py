@@ -76,6 +76,31 @@ class EnhancementService:
         await self._jobs.finish_failed(job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
         await self._editor.show(job, render_failure(job, failure))
 
+    async def reshow_stale_replies(self) -> int:
+        """Show again the results Discord took nowhere before the last stop; returns how many."""
+        stale = await self._jobs.finished_with_stale_replies()
+        for job in stale:
+            reply = await self._stored_result(job)
+            if reply is None:  # its persona or cast was deleted since: nothing left to show
+                await self._jobs.mark_reply_stale(job.id, False)
+                continue
+            await self._editor.show(job, reply)
+        return len(stale)
+
+    async def _stored_result(self, job: Job) -> Reply | None:
+        """A finished job's reply, rebuilt from what was saved."""
+        if job.state is JobState.SUCCEEDED and job.is_cast:
+            cast = await self._casts.by_job(job.id)
+            if cast is not None:
+                return render_cast_card(cast, requested_by=job.user_id)
+        elif job.state is JobState.SUCCEEDED and job.persona_id is not None:
+            persona = await self._personas.get(job.persona_id)
+            if persona is not None:
+                return render_persona_card(persona, requested_by=job.user_id)
+        elif job.state is JobState.FAILED and job.error_code is not None:
+            return render_failure(job, failures.Failure(job.error_code, job.error_detail))
+        return None
+
     async def resume_unfinished(self) -> int:
         """Pick up every job left unfinished by the last run; returns how many are followed again."""
         resumed = 0
