@@ -9,7 +9,10 @@ and never start or save a job twice. Every body the bot sends must follow Discor
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from tests.fakes.humalike import Succeed, plain_text_persona
 from tests.wire.discord_standin import InteractionRecord
@@ -105,6 +108,55 @@ async def test_kill_9_mid_job_and_a_restart_finish_it_with_one_start_and_one_sav
     assert wire.standin.channel_messages(wire.channel) == [wire.reply(command)]
     assert wire.standin.gateway_count("identify") == 2
     assert wire.wire_problems() == []
+
+
+async def test_kill_9_in_the_middle_of_a_burst_loses_no_job_and_starts_none_twice(wire: WireHarness) -> None:
+    members = [wire.standin.add_member(wire.guild, f"player-{index}") for index in range(20)]
+    sketches = [f"Player{index} is a support main. Friendly." for index in range(20)]
+    for _ in sketches:
+        wire.humalike.script_enhancement(pending_for=0.5, running_for=3.0)
+    commands = await asyncio.gather(
+        *(wire.enhance(sketch, user=member) for sketch, member in zip(sketches, members, strict=True))
+    )
+    await wire.eventually(lambda: len(wire.humalike.starts) >= 5, "the burst's first starts on Humalike")
+
+    await wire.kill()  # writes in flight, some jobs recorded but not started, some started but not marked
+    await wire.restart()
+
+    await wire.eventually(all_jobs_ended(wire, len(commands)), "every recorded job to end")
+    started = Counter(start.body["persona"] for start in wire.humalike.starts)
+    assert started and max(started.values()) == 1, "no sketch was started twice"
+    states = Counter(state for (state,) in await wire.rows("SELECT state FROM jobs"))
+    failed_codes = {code for (code,) in await wire.rows("SELECT error_code FROM jobs WHERE state = 'failed'")}
+    assert set(states) <= {"succeeded", "failed"} and failed_codes <= {"interrupted"}
+    # Every job the bot recorded as started was followed to its end and saved, once.
+    assert states["succeeded"] == await wire.scalar("SELECT COUNT(*) FROM jobs WHERE enhancement_id IS NOT NULL")
+    assert await wire.scalar("SELECT COUNT(*) FROM personas") == states["succeeded"]
+    assert await wire.scalar("SELECT COUNT(DISTINCT enhancement_id) FROM personas") == states["succeeded"]
+    # Every member who was answered sees how their job ended: a card, or why it stopped.
+    for command in commands:
+        reply = wire.reply(command)
+        if command.answered and reply is not None and reply.embed is not None:
+            await wire.eventually(
+                lambda command=command: shows_an_end(wire, command),
+                f"the end of {command.id}'s job shown",
+            )
+    assert wire.wire_problems() == []
+
+
+def shows_an_end(wire: WireHarness, command: InteractionRecord) -> bool:
+    """The reply shows the persona card or why the job stopped."""
+    reply = wire.reply(command)
+    title = (reply.embed or {}).get("title", "") if reply is not None else ""
+    return title.startswith(("❌", "Sam Okafor"))
+
+
+def all_jobs_ended(wire: WireHarness, at_most: int) -> Callable[[], Awaitable[bool]]:
+    async def ended() -> bool:
+        unfinished = await wire.scalar("SELECT COUNT(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed')")
+        return unfinished == 0 and await wire.scalar("SELECT COUNT(*) FROM jobs") <= at_most
+
+    return ended
 
 
 async def test_a_gateway_drop_mid_job_is_resumed_and_the_job_still_finishes(wire: WireHarness) -> None:
