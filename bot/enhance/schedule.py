@@ -49,8 +49,9 @@ class Durations:
         ∫ f·gap/2 dt = (c/2)·∫ sqrt(f·S) dt (f the density, S the share still running).
         """
         log_time = NormalDist(math.log(self.median), self.spread)
-        step, integral = 0.05, 0.0
-        for index in range(1, int(self.quantile(TAIL_FROM) / step)):
+        steps = 2000  # plenty for a smooth integrand; computed once per grounding
+        step, integral = self.quantile(TAIL_FROM) / steps, 0.0
+        for index in range(1, steps):
             at = index * step
             density = log_time.pdf(math.log(at)) / at
             integral += math.sqrt(density * (1.0 - log_time.cdf(math.log(at)))) * step
