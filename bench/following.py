@@ -2,8 +2,8 @@
 
 The real bot follows N enhancements started through `/enhance` (one member each) against the
 fake Humalike, whose job durations are log-normal: median 37 s for `off`, 60 s for `web`.
-It runs on the real clock: the bot's schedule (bot/enhance/schedule.py) has its likely-end
-windows in absolute seconds (25-75 s for `off`), which no setting scales, so time cannot be
+It runs on the real clock: the bot's schedule (bot/enhance/schedule.py) models durations in
+absolute seconds (a log-normal around 37 s for `off`), which no setting scales, so time cannot be
 compressed without changing the bot. Commands arrive evenly over `--spread` seconds.
 
 Side by side, over the very same job durations, two fixed pollers are simulated: the API's own
