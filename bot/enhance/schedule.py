@@ -32,14 +32,16 @@ class Durations:
 
     def hazard(self, elapsed: float) -> float:
         """Per second: the chance a job still running after `elapsed` seconds ends in the next one."""
-        log_time = NormalDist(math.log(self.median), self.spread)
-        surviving = 1.0 - log_time.cdf(math.log(elapsed))
-        if surviving <= 0.0:
-            return math.inf
-        return log_time.pdf(math.log(elapsed)) / (elapsed * surviving)
+        density, surviving = self._density_and_surviving(elapsed)
+        return density / surviving if surviving > 0.0 else math.inf
 
     def quantile(self, share: float) -> float:
         return self.median * math.exp(self.spread * NormalDist().inv_cdf(share))
+
+    @cached_property
+    def tail_from(self) -> float:
+        """Past this many seconds a job is a straggler (see TAIL_FROM)."""
+        return self.quantile(TAIL_FROM)
 
     @cached_property
     def patience(self) -> float:
@@ -48,14 +50,21 @@ class Durations:
         A job ending inside a gap waits half of it on average, so the mean lag is about
         ∫ f·gap/2 dt = (c/2)·∫ sqrt(f·S) dt (f the density, S the share still running).
         """
-        log_time = NormalDist(math.log(self.median), self.spread)
         steps = 2000  # plenty for a smooth integrand; computed once per grounding
-        step, integral = self.quantile(TAIL_FROM) / steps, 0.0
+        step, integral = self.tail_from / steps, 0.0
         for index in range(1, steps):
-            at = index * step
-            density = log_time.pdf(math.log(at)) / at
-            integral += math.sqrt(density * (1.0 - log_time.cdf(math.log(at)))) * step
+            density, surviving = self._density_and_surviving(index * step)
+            integral += math.sqrt(density * surviving) * step
         return 2.0 * self.lag_aim / integral
+
+    @cached_property
+    def _log_time(self) -> NormalDist:
+        return NormalDist(math.log(self.median), self.spread)
+
+    def _density_and_surviving(self, elapsed: float) -> tuple[float, float]:
+        """f(t) and S(t): the density of durations at `elapsed`, and the share of jobs still running."""
+        log_elapsed = math.log(elapsed)
+        return self._log_time.pdf(log_elapsed) / elapsed, 1.0 - self._log_time.cdf(log_elapsed)
 
     @property
     def longest_gap(self) -> float:
@@ -110,10 +119,9 @@ def next_poll_delay(
     if elapsed < settings.first_delay:
         return settings.first_delay - elapsed
     durations = EXPECTED[grounding]
-    tail_from = durations.quantile(TAIL_FROM)
-    if elapsed <= tail_from:
+    if elapsed <= durations.tail_from:
         return _likely_gap(durations, elapsed, settings)
-    tail_gap = _likely_gap(durations, tail_from, settings) + (elapsed - tail_from) * TAIL_GROWTH
+    tail_gap = _likely_gap(durations, durations.tail_from, settings) + (elapsed - durations.tail_from) * TAIL_GROWTH
     return min(max(settings.max_backoff, settings.interval), tail_gap)
 
 
