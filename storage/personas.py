@@ -214,9 +214,9 @@ async def insert_with_free_name(
 
     `sql` inserts one row of `table` (unique on guild and `name_key`); `row_for(candidate)` gives its values.
     """
-    candidates = [_numbered(name, attempt) for attempt in range(1, MAX_NAME_SUFFIX + 1)]
     taken: set[str] = set()
-    for attempt, candidate in enumerate(candidates, start=1):
+    for attempt in range(1, MAX_NAME_SUFFIX + 1):
+        candidate = _numbered(name, attempt)
         if name_key(candidate) in taken:
             continue
         try:
@@ -228,7 +228,7 @@ async def insert_with_free_name(
                 raise  # another constraint (the enhancement id): not a clash of names
         if attempt == 1:
             # Clashed: find every numbered name already taken in one query, not one insert each.
-            keys = [name_key(later) for later in candidates[1:]]
+            keys = [name_key(_numbered(name, later)) for later in range(2, MAX_NAME_SUFFIX + 1)]
             rows = await connection.execute_fetchall(
                 f"SELECT name_key FROM {table} WHERE guild_id = ? AND name_key IN ({','.join('?' * len(keys))})",
                 (guild_id, *keys),
