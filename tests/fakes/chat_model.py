@@ -45,7 +45,7 @@ from typing import Any, Literal
 from aiohttp import web
 from multidict import CIMultiDict
 
-from tests.fakes.loopback import serve_fake
+from tests.fakes.loopback import HeldRequests, serve_fake
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +185,9 @@ class FakeChatModel:
         self.base_url: str | None = None  # set by `serve()` while served
         self.default_reply = ScriptedReply(DEFAULT_REPLY)
         self.requests: list[RecordedChat] = []
-        self.hanging = 0
+        self._held = HeldRequests()
         self._replies: deque[ScriptedReply] = deque()
         self._faults: dict[Endpoint, list[_QueuedFault]] = {"chat": [], "models": []}
-        self._release = asyncio.Event()
-        self._hang_changed = asyncio.Condition()
         self.app = self._build_app()
 
     # Scripting ------------------------------------------------------------------------------
@@ -239,13 +237,15 @@ class FakeChatModel:
 
     def release_hangs(self) -> None:
         """Let every held request answer now."""
-        self._release.set()
-        self._release = asyncio.Event()
+        self._held.release_all()
+
+    @property
+    def hanging(self) -> int:
+        return self._held.count
 
     async def wait_hanging(self, count: int = 1) -> None:
         """Return once at least `count` requests are held."""
-        async with self._hang_changed:
-            await self._hang_changed.wait_for(lambda: self.hanging >= count)
+        await self._held.wait_for(count)
 
     # Internals ------------------------------------------------------------------------------
 
@@ -315,20 +315,10 @@ class FakeChatModel:
         if fault.kind == "status":
             return _fault_response(fault)
         if fault.kind == "hang":
-            await self._hang()
+            await self._held.hold()
             return None
         _abort(request)
         return _Dropped()
-
-    async def _hang(self) -> None:
-        release = self._release
-        async with self._hang_changed:
-            self.hanging += 1
-            self._hang_changed.notify_all()
-        try:
-            await release.wait()
-        finally:
-            self.hanging -= 1
 
     # Models ---------------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ Standalone, for pointing a real bot at it (HUMALIKE_BASE_URL=http://127.0.0.1:87
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import contextvars
 import copy
@@ -43,7 +42,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.loopback import serve_fake
+from tests.fakes.loopback import HeldRequests, serve_fake
 
 log = logging.getLogger(__name__)
 
@@ -437,11 +436,9 @@ class FakeHumalike:
         self.starts: list[StartRecord] = []
         self.polls: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
-        self.hanging = 0
+        self._held = HeldRequests()
         self._scripts: dict[JobKind, deque[Script]] = {"enhancement": deque(), "population": deque()}
         self._faults: dict[str, list[_QueuedFault]] = {"start": [], "poll": [], "whoami": []}
-        self._release = asyncio.Event()
-        self._hang_changed = asyncio.Condition()
         self.app = self._build_app()
 
     @property
@@ -509,13 +506,15 @@ class FakeHumalike:
 
     def release_hangs(self) -> None:
         """Let every request held by a `hang` fault answer now (normally)."""
-        self._release.set()
-        self._release = asyncio.Event()
+        self._held.release_all()
+
+    @property
+    def hanging(self) -> int:
+        return self._held.count
 
     async def wait_hanging(self, count: int = 1) -> None:
         """Return once at least `count` requests are held by `hang` faults."""
-        async with self._hang_changed:
-            await self._hang_changed.wait_for(lambda: self.hanging >= count)
+        await self._held.wait_for(count)
 
     def finish(self, job_id: str, outcome: Outcome | None = None) -> Job:
         """End a job now (on the fake's clock), optionally with a different outcome."""
@@ -614,25 +613,11 @@ class FakeHumalike:
         if fault.kind == "null":
             return _json(200, None)
         if fault.kind == "hang":
-            await self._hang(fault.max_seconds)
+            await self._held.hold(fault.max_seconds)
             return await proceed()
         if request.transport is not None:
             request.transport.abort()
         return _Dropped()
-
-    async def _hang(self, max_seconds: float | None) -> None:
-        release = self._release
-        async with self._hang_changed:
-            self.hanging += 1
-            self._hang_changed.notify_all()
-        try:
-            if max_seconds is None:
-                await release.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(release.wait(), max_seconds)
-        finally:
-            self.hanging -= 1
 
     # Starts ---------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from typing import Any
 from aiohttp import BodyPartReader, WSMsgType, web
 from multidict import MultiDictProxy
 
-from tests.fakes.loopback import serve_fake
+from tests.fakes.loopback import HeldRequests, serve_fake
 from tests.wire.openapi import OpenAPI, Operation, shared_openapi
 
 log = logging.getLogger(__name__)
@@ -672,7 +672,7 @@ class DiscordStandIn:
         self._connections: set[_Connection] = set()
         self._rate_limits: list[_RateLimit] = []
         self._latencies: list[_Latency] = []
-        self._release = asyncio.Event()
+        self._held = HeldRequests()  # requests slowed by `slow()`
         self._changed = asyncio.Condition()
         self._handlers = self._build_handlers()
         self.app = self._build_app()
@@ -740,8 +740,7 @@ class DiscordStandIn:
 
     def release_hangs(self) -> None:
         """Let every request held by `slow()` answer now (called when serving stops)."""
-        self._release.set()
-        self._release = asyncio.Event()
+        self._held.release_all()
 
     # Faults ---------------------------------------------------------------------------------
 
@@ -1444,8 +1443,7 @@ class DiscordStandIn:
             if rule.method in (None, method) and rule.template in (None, template):
                 seconds = rule.seconds
         if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._release.wait(), seconds)
+            await self._held.hold(seconds)
 
     def _take_rate_limit(self, operation: Operation) -> _Answer | None:
         for rule in self._rate_limits:
