@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.humalike import FakeHumalike, Fault, Script
-from tests.wire.discord_standin import InteractionRecord, MessageVersion, StandInUser
 from tests.wire.harness import WireHarness
+from tests.wire.standin import InteractionRecord, MessageVersion, StandInUser
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TOKEN_EDIT = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"

@@ -40,9 +40,9 @@ from tests.fakes.chat_model import serve as serve_chat_model
 from tests.fakes.humalike import DEFAULT_TOKEN as HUMALIKE_TOKEN
 from tests.fakes.humalike import FakeHumalike, Script
 from tests.fakes.humalike import serve as serve_humalike
-from tests.wire.discord_standin import DiscordStandIn, InteractionRecord, StoredMessage
-from tests.wire.discord_standin import serve as serve_standin
 from tests.wire.run_bot import STANDIN_VARIABLE
+from tests.wire.standin import DiscordStandIn, InteractionRecord, StoredMessage
+from tests.wire.standin import serve as serve_standin
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.wire.discord_standin import API_PREFIX, DiscordStandIn, serve
+from tests.wire.standin import API_PREFIX, DiscordStandIn, serve
 
 # A message carries at most 10 embeds in Discord's schema.
 INVALID = {"content": "hi", "embeds": [{"title": "one too many"}] * 11}

@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from tests.fakes.humalike import Succeed, plain_text_persona
-from tests.wire.discord_standin import InteractionRecord
 from tests.wire.harness import WireHarness
+from tests.wire.standin import InteractionRecord
 
 SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
 MIRA_SKETCH = "Mira is a jungle main who shot-calls every dragon. Blunt, funny."
