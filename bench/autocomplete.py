@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.discord_limits import AUTOCOMPLETE_CHOICES as AUTOCOMPLETE_LIMIT
 from bot.errors import UserFacingError
-from bot.personas import AUTOCOMPLETE_LIMIT, resolve_persona
+from bot.personas import resolve_persona
 from storage.database import Database
 from storage.models import name_key
 from storage.personas import PersonaStore

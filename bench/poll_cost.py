@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import resource
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import aiohttp
 from pydantic import SecretStr
@@ -34,6 +36,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def fake_humalike_process() -> Iterator[str]:
+    """The fake Humalike in a process of its own (its CPU is not counted), its jobs never ending; its URL."""
+    port = free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.humalike", "--port", str(port), "--token", TOKEN, "--running-for", "1e6"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+
+
 async def wait_until_up(base_url: str) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(100):
@@ -47,17 +65,23 @@ async def wait_until_up(base_url: str) -> None:
     raise RuntimeError("the fake Humalike did not start")
 
 
+async def start_jobs(client: HumalikeClient, jobs: int, *, at_once: int) -> list[str]:
+    """Start `jobs` enhancements, `at_once` at a time; their ids."""
+    slots = asyncio.Semaphore(at_once)
+
+    async def start() -> str:
+        async with slots:
+            return (await client.start_enhancement("Sam is a support main.", Grounding.OFF)).id
+
+    return list(await asyncio.gather(*(start() for _ in range(jobs))))
+
+
 async def measure(base_url: str, jobs: int, rounds: int) -> dict[str, float]:
     await wait_until_up(base_url)
     async with aiohttp.ClientSession() as session:
         client = HumalikeClient(session, base_url=base_url, token=SecretStr(TOKEN), timeout=30)
-        slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
-
-        async def start() -> str:
-            async with slots:
-                return (await client.start_enhancement("Sam is a support main.", Grounding.OFF)).id
-
-        ids = await asyncio.gather(*(start() for _ in range(jobs)))
+        ids = await start_jobs(client, jobs, at_once=MAX_CONCURRENT_POLLS)
+        slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)  # the follower's own bound on polls in flight
 
         async def poll(job_id: str) -> None:
             async with slots:
@@ -89,27 +113,8 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0, help="the follower's densest poll interval")
     args = parser.parse_args()
 
-    port = free_port()
-    fake = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.humalike",
-            "--port",
-            str(port),
-            "--token",
-            TOKEN,
-            "--running-for",
-            "1000000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        figures = asyncio.run(measure(f"http://127.0.0.1:{port}", args.jobs, args.rounds))
-    finally:
-        fake.terminate()
-        fake.wait(timeout=10)
+    with fake_humalike_process() as base_url:
+        figures = asyncio.run(measure(base_url, args.jobs, args.rounds))
 
     # Every job in its densest phase at once is the worst case the follower can meet.
     worst_rate = args.jobs / args.interval
