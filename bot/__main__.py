@@ -11,7 +11,7 @@ import aiohttp
 import discord
 
 from bot.check import run_checks
-from bot.core import create_bot
+from bot.core import PersonaBot
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 async def run(settings: Settings, *, sync_globally: bool) -> None:
-    async with create_bot(settings, sync_globally=sync_globally) as bot:
+    async with PersonaBot(settings, sync_globally=sync_globally) as bot:
         await bot.start(settings.discord_token.get_secret_value())
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.enhance.naming import MAX_NAME_LENGTH
+from storage.models import MAX_NAME_LENGTH
 
 CARD_EXTENSION_KEY = "humalike"
 SPEC_V2 = "chara_card_v2"

@@ -13,6 +13,7 @@ from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
 from bot.settings import Settings
 from storage.database import Database
+from storage.personas import PersonaStore
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,7 @@ async def check_database(settings: Settings) -> CheckResult:
         return CheckResult(name, False, f"cannot open {settings.database_path}: {error}")
     try:
         version = await database.schema_version()
-        row = await database.fetch_one("SELECT COUNT(*) FROM personas")
-        personas = row[0] if row else 0
+        personas = await PersonaStore(database).count()
     finally:
         await database.close()
     return CheckResult(name, True, f"{settings.database_path} (schema {version}, {personas} personas)")

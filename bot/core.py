@@ -1,4 +1,14 @@
-"""The bot: what it owns, what it loads, and how it shuts down."""
+"""The bot: what it owns, what it loads, and how it shuts down.
+
+`setup_hook` opens the database and the HTTP clients, builds the stores and
+the two services on them (`enhancements`, `roleplay`), loads the cogs, and
+takes up the work the last run left unfinished. Cogs reach everything through
+these typed attributes. `close` undoes it, in reverse.
+
+The bot is built without connecting (`PersonaBot(settings)`), so tests run the
+real thing; its outside services are reached by URL, so tests point the
+settings at fakes on loopback rather than injecting objects.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +18,18 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.chat.client import ChatModel
+from bot.enhance.schedule import PollSettings
+from bot.enhance.service import EnhancementService, JobLimits
 from bot.humalike.client import HumalikeClient
+from bot.roleplay.service import RoleplayService
 from bot.settings import Settings
 from bot.tree import BotCommandTree
 from storage.casts import CastStore
 from storage.database import Database
 from storage.jobs import JobStore
 from storage.personas import PersonaStore
+from storage.roleplay import RoleplayStore
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +37,17 @@ EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts")
 
 
 class PersonaBot(commands.Bot):
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        humalike: HumalikeClient | None = None,
-        database: Database | None = None,
-        sync_globally: bool = False,
-    ) -> None:
+    # Opened and built by setup_hook, before any cog loads.
+    database: Database
+    humalike: HumalikeClient
+    jobs: JobStore
+    personas: PersonaStore
+    casts: CastStore
+    roleplay_store: RoleplayStore
+    enhancements: EnhancementService
+    roleplay: RoleplayService
+
+    def __init__(self, settings: Settings, *, sync_globally: bool = False) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_messages = True
@@ -38,37 +56,52 @@ class PersonaBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=BotCommandTree,
+            # Nothing the bot or a persona says pings anyone; a call that must can say so itself.
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
         )
         self.settings = settings
-        self._injected_humalike = humalike
-        self._injected_database = database
         self._sync_globally = sync_globally
         self._http_session: aiohttp.ClientSession | None = None
-        self.database: Database
-        self.humalike: HumalikeClient
-        self.jobs: JobStore
-        self.personas: PersonaStore
-        self.casts: CastStore
+        self._chat_model: ChatModel | None = None
 
     async def setup_hook(self) -> None:
-        self.database = self._injected_database or await Database.open(self.settings.database_path)
+        settings = self.settings
+        self.database = await Database.open(settings.database_path)
         self.jobs = JobStore(self.database)
         self.personas = PersonaStore(self.database)
         self.casts = CastStore(self.database)
-        if self._injected_humalike is not None:
-            self.humalike = self._injected_humalike
-        else:
-            self._http_session = aiohttp.ClientSession()
-            self.humalike = HumalikeClient(
-                self._http_session,
-                base_url=self.settings.humalike_base_url,
-                token=self.settings.humalike_token,
-                timeout=self.settings.humalike_timeout_seconds,
-            )
+        self.roleplay_store = RoleplayStore(self.database)
+        self._http_session = aiohttp.ClientSession()
+        self.humalike = HumalikeClient(
+            self._http_session,
+            base_url=settings.humalike_base_url,
+            token=settings.humalike_token,
+            timeout=settings.humalike_timeout_seconds,
+        )
+        self._chat_model = chat_model_of(settings)
+        self.enhancements = EnhancementService(
+            self,
+            humalike=self.humalike,
+            jobs=self.jobs,
+            personas=self.personas,
+            casts=self.casts,
+            poll=PollSettings(
+                first_delay=settings.poll_first_delay_seconds,
+                interval=settings.poll_interval_seconds,
+                max_backoff=settings.poll_max_backoff_seconds,
+            ),
+            limits=JobLimits(
+                max_in_flight_per_user=settings.max_jobs_per_user, deadline_seconds=settings.job_deadline_seconds
+            ),
+        )
+        self.roleplay = RoleplayService(
+            self, store=self.roleplay_store, personas=self.personas, chat=self._chat_model, settings=settings
+        )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self.roleplay.load()
+        await self.enhancements.start()
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:
@@ -82,13 +115,26 @@ class PersonaBot(commands.Bot):
             log.info("Synced %d global commands (they can take a while to appear)", len(synced))
 
     async def close(self) -> None:
+        # The services' work stops first, while Discord can still be told; setup_hook may not have run.
+        if hasattr(self, "enhancements"):
+            await self.enhancements.stop()
+        if hasattr(self, "roleplay"):
+            await self.roleplay.close()
         await super().close()
+        if self._chat_model is not None:
+            await self._chat_model.close()
         if self._http_session is not None:
             await self._http_session.close()
-        if getattr(self, "database", None) is not None and self._injected_database is None:
+        if getattr(self, "database", None) is not None:
             await self.database.close()
 
 
-def create_bot(settings: Settings, **services: object) -> PersonaBot:
-    """Build the bot without connecting, so tests can run it against fakes."""
-    return PersonaBot(settings, **services)  # type: ignore[arg-type]
+def chat_model_of(settings: Settings) -> ChatModel | None:
+    """The chat model personas speak with; None when none is configured (roleplay then says how)."""
+    if not settings.chat_model_configured:
+        return None
+    assert settings.chat_model_base_url and settings.chat_model_name
+    key = settings.chat_model_api_key.get_secret_value() if settings.chat_model_api_key else None
+    return ChatModel(
+        settings.chat_model_base_url, settings.chat_model_name, key, timeout=settings.chat_model_timeout_seconds
+    )

@@ -5,11 +5,10 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot import discord_limits
 from bot.errors import UserFacingError
 from storage.models import Persona, name_key
 from storage.personas import PersonaStore, PersonaSummary
-
-AUTOCOMPLETE_LIMIT = 25  # Discord shows at most 25 choices
 
 
 async def resolve_persona(store: PersonaStore, guild_id: int, typed: str) -> Persona:
@@ -36,9 +35,10 @@ async def resolve_persona(store: PersonaStore, guild_id: int, typed: str) -> Per
 
 
 def describe_choice(persona: PersonaSummary, creator: str, now: float) -> str:
-    """'Sam Okafor · by alice · 3 days ago', at most 100 characters (Discord's choice name limit)."""
+    """'Sam Okafor · by alice · 3 days ago', within Discord's limit for a choice's name."""
     label = f"{persona.name} · by {creator} · {age(now - persona.created_at)}"
-    return label if len(label) <= 100 else label[:99] + "…"
+    limit = discord_limits.CHOICE_NAME
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def age(seconds: float) -> str:
@@ -54,13 +54,17 @@ def age(seconds: float) -> str:
 async def persona_choices(
     store: PersonaStore, interaction: discord.Interaction, typed: str
 ) -> list[app_commands.Choice[str]]:
-    """Autocomplete over this guild's personas: name, creator and age, at most 25."""
+    """Autocomplete over this guild's personas: name, creator and age, as many as Discord shows."""
     if interaction.guild is None:
         return []
     now = discord.utils.utcnow().timestamp()
-    found = await store.search(interaction.guild.id, typed, limit=AUTOCOMPLETE_LIMIT)
+    found = await store.search(interaction.guild.id, typed, limit=discord_limits.AUTOCOMPLETE_CHOICES)
     choices = []
     for persona in found:
         creator = persona.creator_name or "someone"
-        choices.append(app_commands.Choice(name=describe_choice(persona, creator, now), value=persona.name[:100]))
+        choices.append(
+            app_commands.Choice(
+                name=describe_choice(persona, creator, now), value=persona.name[: discord_limits.CHOICE_VALUE]
+            )
+        )
     return choices

@@ -62,6 +62,8 @@ class SettingsError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     try:
+        # Must stay: pydantic-settings fills the required tokens from the environment, which
+        # a type checker cannot see in the constructor's signature.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise SettingsError(describe_settings_error(error)) from None

@@ -12,15 +12,14 @@ from bot.errors import UserFacingError
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side and it has been logged. Please try again in a moment."
-NO_MENTIONS = discord.AllowedMentions.none()
 
 
 async def tell(interaction: discord.Interaction, message: str) -> None:
     """Answer ephemerally, whether or not the interaction was answered before."""
     if interaction.response.is_done():
-        await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(message, ephemeral=True)
     else:
-        await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.response.send_message(message, ephemeral=True)
 
 
 def explain(error: app_commands.AppCommandError) -> str | None:

@@ -8,8 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import discord_limits
 from bot.core import PersonaBot
+from bot.enhance.request import SKETCH_LIMIT, JobRequest
 from bot.errors import UserFacingError
+from storage.models import MAX_NAME_LENGTH, JobKind
+from storage.roleplay import RoleplayMode
 
 # Why ten: a game-night table rarely seats more; generation time and cost grow with the count; and
 # Discord lets a channel's webhooks post about 30 messages a minute, which more voices would exhaust.
@@ -33,23 +37,19 @@ class Casts(commands.GroupCog, group_name="cast"):
     async def generate(
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, 4000],
+        prompt: app_commands.Range[str, 1, SKETCH_LIMIT],
         count: app_commands.Range[int, 1, MAX_CAST_SIZE],
         grounding: Literal["off", "web", "research"] = "off",
-        name: app_commands.Range[str, 1, 80] | None = None,
+        name: app_commands.Range[str, 1, MAX_NAME_LENGTH] | None = None,
     ) -> None:
         """Generate a whole cast of personas from one prompt."""
-        enhance = self.bot.get_cog("Enhance")
-        if enhance is None:
-            raise UserFacingError("Generating is unavailable right now.")
-        await enhance.begin(interaction, prompt, grounding, name, cast_size=count)  # type: ignore[attr-defined]
+        request = JobRequest(JobKind.POPULATION, prompt, grounding, name, size=count)
+        await self.bot.enhancements.submit(interaction, request)
 
     @app_commands.command(name="roleplay")
     @app_commands.guild_only()
     @app_commands.describe(cast="The cast to bring in", mode="mention (default) or always, as for /roleplay as")
-    async def roleplay(
-        self, interaction: discord.Interaction, cast: str, mode: Literal["mention", "always"] = "mention"
-    ) -> None:
+    async def roleplay(self, interaction: discord.Interaction, cast: str, mode: RoleplayMode = "mention") -> None:
         """Every member of a cast takes this channel at once."""
         if interaction.guild_id is None:
             raise UserFacingError("Casts belong to a server: use this in one of its channels.")
@@ -64,17 +64,17 @@ class Casts(commands.GroupCog, group_name="cast"):
         assert found is not None
         if not found.members:
             raise UserFacingError(f"Every member of “{found.name}” has been deleted.")
-        roleplay = self.bot.get_cog("Roleplay")
-        if roleplay is None:
-            raise UserFacingError("Roleplay is unavailable right now.")
-        await roleplay.begin_many(interaction, list(found.members), mode)  # type: ignore[attr-defined]
+        await self.bot.roleplay.begin(interaction, list(found.members), mode)
 
     @roleplay.autocomplete("cast")
     async def _cast_autocomplete(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
         return [
-            app_commands.Choice(name=f"{name} · {size} personas"[:100], value=name[:100])
+            app_commands.Choice(
+                name=f"{name} · {size} personas"[: discord_limits.CHOICE_NAME],
+                value=name[: discord_limits.CHOICE_VALUE],
+            )
             for name, size in await self.bot.casts.search(interaction.guild_id, typed)
         ]
 

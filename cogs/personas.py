@@ -12,23 +12,26 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import discord_limits
 from bot.cards import MAX_PNG_BYTES, CardError, CardPersona, export_card_json, import_card
 from bot.clock import wall_clock
 from bot.core import PersonaBot
-from bot.enhance.naming import MAX_NAME_LENGTH, tidy_name
+from bot.enhance.naming import tidy_name
 from bot.enhance.render import persona_card_embed, sheet_file, sheet_filename
 from bot.errors import UserFacingError
 from bot.library import PAGE_SIZE, Page, may_change, page_count, render_page
 from bot.personas import persona_choices, resolve_persona
-from bot.tree import report_error
-from storage.models import Persona
-from storage.personas import NameTaken
+from bot.roleplay.service import RoleplayService
+from bot.ui import Form, OwnedView, PersistentButton
+from storage.models import MAX_NAME_LENGTH, NewPersona, Persona
+from storage.personas import NameTaken, PersonaStore
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
 LIST_TIMEOUT = 300  # seconds the page buttons stay usable
-MODAL_TEXT_LIMIT = 4000  # a form field's limit; longer prompts are kept unless replaced
+CONFIRM_TIMEOUT = 120
+# A form field's limit; a longer prompt is kept unless a new one is pasted.
+PROMPT_FORM_LIMIT = discord_limits.TEXT_INPUT
 
 
 def card_of(persona: Persona) -> CardPersona:
@@ -56,14 +59,16 @@ def check_may_change(member: discord.Member, persona: Persona, action: str) -> N
         raise UserFacingError(f"Only whoever made “{persona.name}” or a member with Manage Server can {action} it.")
 
 
-class RoleplayButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"persona:roleplay:(?P<id>[0-9]+)"):
+class RoleplayButton(
+    PersistentButton, discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"persona:roleplay:(?P<id>[0-9]+)"
+):
     """“Roleplay as Sam here” on a persona card; works after restarts (the id is in the custom id)."""
 
     def __init__(self, persona_id: int, name: str = "") -> None:
         label = f"Roleplay as {name} here" if name else "Roleplay here"
         super().__init__(
             discord.ui.Button(
-                label=label[:80],
+                label=label[: discord_limits.BUTTON_LABEL],
                 emoji="🎭",
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"persona:roleplay:{persona_id}",
@@ -73,50 +78,42 @@ class RoleplayButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> RoleplayButton:
         return cls(int(match["id"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot: PersonaBot = interaction.client  # type: ignore[assignment]
-        try:
-            persona = await bot.personas.get(self.persona_id)
-            if persona is None or persona.guild_id != interaction.guild_id:
-                raise UserFacingError("That persona no longer exists in this server.")
-            roleplay = bot.get_cog("Roleplay")
-            if roleplay is None:
-                raise UserFacingError("Roleplay is unavailable right now.")
-            await roleplay.begin(interaction, persona, "mention")  # type: ignore[attr-defined]
-        except Exception as error:
-            await bot.tree.on_error(interaction, error)  # type: ignore[arg-type]
+    async def press(self, interaction: discord.Interaction[PersonaBot]) -> None:
+        bot = interaction.client
+        persona = await bot.personas.get(self.persona_id)
+        if persona is None or persona.guild_id != interaction.guild_id:
+            raise UserFacingError("That persona no longer exists in this server.")
+        await bot.roleplay.begin(interaction, [persona], "mention")
 
 
-class PagedList(discord.ui.View):
+class PagedList(OwnedView):
     """Previous / Next over a persona list; only the member who asked can turn the pages."""
 
-    def __init__(self, cog: Personas, *, owner_id: int, guild_id: int, creator_id: int | None, title: str) -> None:
-        super().__init__(timeout=LIST_TIMEOUT)
-        self.cog, self.owner_id, self.guild_id = cog, owner_id, guild_id
+    def __init__(
+        self, personas: PersonaStore, *, owner_id: int, guild_id: int, creator_id: int | None, title: str
+    ) -> None:
+        super().__init__(
+            owner_id=owner_id,
+            refusal="These pages belong to whoever asked; run `/persona list` to get your own.",
+            timeout=LIST_TIMEOUT,
+        )
+        self.personas, self.guild_id = personas, guild_id
         self.creator_id, self.title = creator_id, title
         self.page = Page(0, 1)
         self.message: discord.InteractionMessage | None = None
 
     async def render(self, number: int) -> discord.Embed:
-        personas, total = await self.cog.bot.personas.page(
+        personas, total = await self.personas.page(
             self.guild_id, creator_id=self.creator_id, offset=number * PAGE_SIZE, limit=PAGE_SIZE
         )
         self.page = Page(number, page_count(total))
         self.previous.disabled = not self.page.has_previous
         self.next.disabled = not self.page.has_next
         return render_page(personas, page=self.page, total=total, title=self.title)
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message(
-            "These pages belong to whoever asked; run `/persona list` to get your own.", ephemeral=True
-        )
-        return False
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[PagedList]) -> None:
@@ -135,23 +132,17 @@ class PagedList(discord.ui.View):
                 await self.message.edit(view=None)
 
 
-class ConfirmDelete(discord.ui.View):
-    def __init__(self, cog: Personas, *, owner_id: int, persona: Persona) -> None:
-        super().__init__(timeout=120)
-        self.cog, self.owner_id, self.persona = cog, owner_id, persona
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message("Only whoever asked can confirm this.", ephemeral=True)
-        return False
+class ConfirmDelete(OwnedView):
+    def __init__(self, personas: PersonaStore, roleplay: RoleplayService, *, owner_id: int, persona: Persona) -> None:
+        super().__init__(owner_id=owner_id, refusal="Only whoever asked can confirm this.", timeout=CONFIRM_TIMEOUT)
+        self.personas, self.roleplay, self.persona = personas, roleplay, persona
 
     @discord.ui.button(label="Delete", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmDelete]) -> None:
         self.stop()
-        deleted = await self.cog.bot.personas.delete(self.persona.id)
+        deleted = await self.personas.delete(self.persona.id)
         if deleted:
-            self.cog.bot.dispatch("persona_deleted", self.persona.id)
+            await self.roleplay.end_persona(self.persona.id)
         name = discord.utils.escape_markdown(self.persona.name)
         text = f"🗑️ Deleted **{name}**." if deleted else f"**{name}** was already deleted."
         await interaction.response.edit_message(content=text, view=None)
@@ -162,13 +153,13 @@ class ConfirmDelete(discord.ui.View):
         await interaction.response.edit_message(content="Nothing was deleted.", view=None)
 
 
-class EditPersona(discord.ui.Modal, title="Edit persona"):
+class EditPersona(Form, title="Edit persona"):
     name: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Name", custom_id="name", max_length=MAX_NAME_LENGTH)
     prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="System prompt",
         custom_id="prompt",
         style=discord.TextStyle.paragraph,
-        max_length=MODAL_TEXT_LIMIT,
+        max_length=PROMPT_FORM_LIMIT,
         required=False,
     )
 
@@ -176,19 +167,16 @@ class EditPersona(discord.ui.Modal, title="Edit persona"):
         super().__init__()
         self.cog, self.persona = cog, persona
         self.name.default = persona.name
-        if len(persona.system_prompt) <= MODAL_TEXT_LIMIT:
+        if len(persona.system_prompt) <= PROMPT_FORM_LIMIT:
             self.prompt.default = persona.system_prompt
         else:
             self.prompt.placeholder = (
                 f"The prompt is {len(persona.system_prompt):,} characters, more than a form holds: "
                 "leave this empty to keep it, or paste a new one."
-            )[:100]
+            )[: discord_limits.TEXT_INPUT_PLACEHOLDER]
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self.cog.apply_edit(interaction, self.persona, self.name.value, self.prompt.value)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report_error(interaction, error, where="The persona form")
 
 
 class Personas(commands.GroupCog, group_name="persona"):
@@ -214,14 +202,14 @@ class Personas(commands.GroupCog, group_name="persona"):
         member = member_of(interaction)
         mine = which == "mine"
         view = PagedList(
-            self,
+            self.bot.personas,
             owner_id=member.id,
             guild_id=member.guild.id,
             creator_id=member.id if mine else None,
             title="Your personas" if mine else f"Personas of {member.guild.name}",
         )
         embed = await view.render(0)
-        await interaction.response.send_message(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+        await interaction.response.send_message(embed=embed, view=view)
         view.message = await interaction.original_response()
 
     @app_commands.command(name="show")
@@ -237,7 +225,6 @@ class Personas(commands.GroupCog, group_name="persona"):
             embed=persona_card_embed(persona),
             file=discord.File(io.BytesIO(sheet.content), filename=sheet.filename),
             view=view,
-            allowed_mentions=NO_MENTIONS,
         )
 
     @app_commands.command(name="rename")
@@ -253,7 +240,6 @@ class Personas(commands.GroupCog, group_name="persona"):
         await interaction.response.send_message(
             f"✏️ **{discord.utils.escape_markdown(persona.name)}** is now "
             f"**{discord.utils.escape_markdown(updated.name)}**.",
-            allowed_mentions=NO_MENTIONS,
         )
 
     @app_commands.command(name="edit")
@@ -271,9 +257,7 @@ class Personas(commands.GroupCog, group_name="persona"):
             raise UserFacingError("That persona was deleted while the form was open.")
         check_may_change(member_of(interaction), current, "edit")
         updated = await self._save(current, name, prompt.strip() or current.system_prompt)
-        await interaction.response.send_message(
-            f"✏️ Saved **{discord.utils.escape_markdown(updated.name)}**.", allowed_mentions=NO_MENTIONS
-        )
+        await interaction.response.send_message(f"✏️ Saved **{discord.utils.escape_markdown(updated.name)}**.")
 
     async def _save(self, persona: Persona, name: str, system_prompt: str) -> Persona:
         cleaned = tidy_name(name)
@@ -294,7 +278,7 @@ class Personas(commands.GroupCog, group_name="persona"):
         check_may_change(member, persona, "delete")
         await interaction.response.send_message(
             f"Delete **{discord.utils.escape_markdown(persona.name)}** for good? Its roleplay sessions end too.",
-            view=ConfirmDelete(self, owner_id=member.id, persona=persona),
+            view=ConfirmDelete(self.bot.personas, self.bot.roleplay, owner_id=member.id, persona=persona),
             ephemeral=True,
         )
 
@@ -308,7 +292,6 @@ class Personas(commands.GroupCog, group_name="persona"):
         await interaction.response.send_message(
             f"📇 **{discord.utils.escape_markdown(persona.name)}** as a Character Card V2.",
             file=discord.File(io.BytesIO(data), filename=sheet_filename(persona.name, ".card.json")),
-            allowed_mentions=NO_MENTIONS,
         )
 
     @app_commands.command(name="import")
@@ -326,17 +309,20 @@ class Personas(commands.GroupCog, group_name="persona"):
         except discord.HTTPException:
             raise UserFacingError("Discord would not hand over that file; try uploading it again.") from None
         persona = await self.bot.personas.save_imported(
-            guild_id=member.guild.id,
-            creator_id=member.id,
-            creator_name=member.display_name,
-            name=imported.name,
-            humalike_persona_id=imported.humalike_persona_id,
-            fields=imported.fields,
-            system_prompt=imported.system_prompt,
-            markdown=imported.markdown,
-            sketch=imported.sketch,
-            grounding=imported.grounding,
-            now=wall_clock(),
+            NewPersona(
+                guild_id=member.guild.id,
+                name=imported.name,
+                creator_id=member.id,
+                creator_name=member.display_name,
+                enhancement_id=None,
+                humalike_persona_id=imported.humalike_persona_id,
+                fields=imported.fields,
+                system_prompt=imported.system_prompt,
+                markdown=imported.markdown,
+                sketch=imported.sketch,
+                grounding=imported.grounding,
+                created_at=wall_clock(),
+            )
         )
         note = ""
         if persona.name != imported.name:
@@ -344,7 +330,6 @@ class Personas(commands.GroupCog, group_name="persona"):
         await interaction.response.send_message(
             f"📥 Imported **{discord.utils.escape_markdown(persona.name)}**.{note}",
             embed=persona_card_embed(persona),
-            allowed_mentions=NO_MENTIONS,
         )
 
     @show.autocomplete("name")

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import aiosqlite
 
 from storage.database import Database
-from storage.models import Job, JobState, Persona, name_key
-from storage.personas import insert_with_free_name
-
-
-@dataclass(frozen=True)
-class CastMember:
-    """One generated persona, named already."""
-
-    name: str
-    humalike_persona_id: str
-    fields: dict[str, str]
-    system_prompt: str
-    markdown: str
+from storage.models import Job, JobState, NewPersona, Persona, name_key
+from storage.names import insert_with_free_name, name_patterns
+from storage.personas import insert_persona
 
 
 @dataclass(frozen=True)
@@ -38,7 +27,7 @@ class CastStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def save_population(self, job: Job, *, cast_name: str, members: list[CastMember], now: float) -> Cast:
+    async def save_population(self, job: Job, *, cast_name: str, members: list[NewPersona], now: float) -> Cast:
         """Save every member as a persona of the guild and the cast that groups them, in one transaction.
 
         Keyed by the job, so a second call (a restart, a duplicate poll) returns the first save.
@@ -49,27 +38,7 @@ class CastStore:
             if existing is None:
                 cast_id = await _insert_cast(connection, job, cast_name, now)
                 for position, member in enumerate(members):
-                    persona_id = await insert_with_free_name(
-                        connection,
-                        job.guild_id,
-                        member.name,
-                        lambda candidate, member=member, position=position: (
-                            job.guild_id,
-                            candidate,
-                            name_key(candidate),
-                            job.user_id,
-                            f"{job.enhancement_id}/{position}",
-                            member.humalike_persona_id,
-                            json.dumps(member.fields, ensure_ascii=False),
-                            member.system_prompt,
-                            member.markdown,
-                            job.sketch,
-                            job.grounding,
-                            now,
-                            now,
-                            job.user_name,
-                        ),
-                    )
+                    persona_id = await insert_persona(connection, member)
                     await connection.execute(
                         "INSERT INTO cast_members (cast_id, persona_id, position) VALUES (?, ?, ?)",
                         (cast_id, persona_id, position),
@@ -115,21 +84,23 @@ class CastStore:
 
     async def search(self, guild_id: int, typed: str, *, limit: int = 25) -> list[tuple[str, int]]:
         """(name, member count) of this guild's casts containing what was typed, newest first."""
+        contains, _ = name_patterns(typed)
         rows = await self._db.fetch_all(
             "SELECT c.name, COUNT(m.persona_id) AS size FROM casts c LEFT JOIN cast_members m ON m.cast_id = c.id"
-            " WHERE c.guild_id = ? AND c.name_key LIKE ? GROUP BY c.id ORDER BY c.created_at DESC LIMIT ?",
-            (guild_id, f"%{name_key(typed)}%", limit),
+            " WHERE c.guild_id = ? AND c.name_key LIKE ? ESCAPE '\\' GROUP BY c.id ORDER BY c.created_at DESC LIMIT ?",
+            (guild_id, contains, limit),
         )
         return [(row["name"], row["size"]) for row in rows]
 
 
+_INSERT_CAST = (
+    "INSERT INTO casts (guild_id, name, name_key, job_id, creator_id, prompt, created_at)"
+    " VALUES (:guild_id, :name, :name_key, :job_id, :creator_id, :prompt, :created_at)"
+)
+
+
 async def _insert_cast(connection: aiosqlite.Connection, job: Job, name: str, now: float) -> int:
+    values = {"guild_id": job.guild_id, "job_id": job.id, "creator_id": job.user_id, "prompt": job.sketch}
     return await insert_with_free_name(
-        connection,
-        job.guild_id,
-        name,
-        lambda candidate: (job.guild_id, candidate, name_key(candidate), job.id, job.user_id, job.sketch, now),
-        table="casts",
-        sql="INSERT INTO casts (guild_id, name, name_key, job_id, creator_id, prompt, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        connection, table="casts", insert=_INSERT_CAST, name=name, values={**values, "created_at": now}
     )

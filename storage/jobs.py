@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any
 
 from storage.database import Database
-from storage.models import UNFINISHED_STATES, Job, JobState
+from storage.models import UNFINISHED_STATES, Job, JobKind, JobState
 
 _UNFINISHED = ", ".join(f"'{state}'" for state in UNFINISHED_STATES)
 
@@ -38,7 +38,7 @@ class JobStore:
         max_in_flight: int,
         retry_of: int | None = None,
         user_name: str | None = None,
-        kind: str = "enhancement",
+        kind: JobKind = JobKind.ENHANCEMENT,
         cast_size: int | None = None,
     ) -> Job:
         """Record a new job, unless the user already has `max_in_flight` unfinished ones.

@@ -21,7 +21,16 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED)
 
 
+class JobKind(StrEnum):
+    ENHANCEMENT = "enhancement"  # one persona from a sketch
+    POPULATION = "population"  # a cast of personas from a prompt
+
+
 UNFINISHED_STATES = tuple(state.value for state in JobState if not state.is_finished)
+
+# The longest name of a persona or a cast: Discord's limit for a webhook username, so that
+# every persona can speak under its name as it is (bot/discord_limits.py; a test holds them together).
+MAX_NAME_LENGTH = 80
 
 
 @dataclass(frozen=True)
@@ -49,18 +58,15 @@ class Job:
     persona_id: int | None
     retry_of: int | None
     user_name: str | None = None
-    kind: str = "enhancement"  # or "population": a cast
+    kind: JobKind = JobKind.ENHANCEMENT
     cast_size: int | None = None
     reply_stale: bool = False  # Discord took its latest reply nowhere
-
-    @property
-    def is_cast(self) -> bool:
-        return self.kind == "population"
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
         values = dict(row)
         values["state"] = JobState(values["state"])
+        values["kind"] = JobKind(values["kind"])
         values["timed_out"] = bool(values["timed_out"])
         values["reply_stale"] = bool(values["reply_stale"])
         return cls(**values)
@@ -89,6 +95,41 @@ class Persona:
         values.pop("name_key", None)
         values["fields"] = json.loads(values.pop("fields_json"))
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class NewPersona:
+    """A persona about to be saved: everything but its id. Its name may still get a number."""
+
+    guild_id: int
+    name: str
+    creator_id: int
+    creator_name: str | None
+    enhancement_id: str | None  # what makes saving it again find the first save (None: imported)
+    humalike_persona_id: str | None
+    fields: dict[str, str]
+    system_prompt: str
+    markdown: str
+    sketch: str
+    grounding: str
+    created_at: float
+
+    def row(self) -> dict[str, object]:
+        """Its columns as named parameters, but for the name, which the insert chooses."""
+        return {
+            "guild_id": self.guild_id,
+            "creator_id": self.creator_id,
+            "creator_name": self.creator_name,
+            "enhancement_id": self.enhancement_id,
+            "humalike_persona_id": self.humalike_persona_id,
+            "fields_json": json.dumps(self.fields, ensure_ascii=False),
+            "system_prompt": self.system_prompt,
+            "markdown": self.markdown,
+            "sketch": self.sketch,
+            "grounding": self.grounding,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+        }
 
 
 def name_key(name: str) -> str:

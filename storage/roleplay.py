@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Literal
 
 from storage.database import Database
+
+# mention: answers when named, replied to or mentioned; always: answers every member message.
+RoleplayMode = Literal["mention", "always"]
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,7 @@ class Session:
     channel_id: int
     persona_id: int
     persona_name: str
-    mode: str
+    mode: RoleplayMode
     started_by: int
     started_at: float
     last_activity_at: float
@@ -54,7 +58,7 @@ class RoleplayStore:
         guild_id: int,
         channel_id: int,
         persona_id: int,
-        mode: str,
+        mode: RoleplayMode,
         started_by: int,
         now: float,
         max_active_in_guild: int,
@@ -63,7 +67,8 @@ class RoleplayStore:
             async with connection.execute(
                 "SELECT COUNT(*) FROM roleplay_sessions WHERE guild_id = ? AND ended_at IS NULL", (guild_id,)
             ) as cursor:
-                (active,) = await cursor.fetchone()  # type: ignore[misc]
+                counted = await cursor.fetchone()
+            active = counted[0] if counted else 0
             if active >= max_active_in_guild:
                 raise TooManyActive(active)
             try:
@@ -80,7 +85,9 @@ class RoleplayStore:
                 " WHERE s.id = ?",
                 (session_id,),
             ) as cursor:
-                return Session(**dict(await cursor.fetchone()))  # type: ignore[arg-type]
+                row = await cursor.fetchone()
+            assert row is not None  # inserted above, in this transaction
+            return Session(**dict(row))
 
     async def active(self, *, channel_id: int | None = None, guild_id: int | None = None) -> list[Session]:
         """Active sessions of one channel, of one guild, or (neither given) everywhere."""

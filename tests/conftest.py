@@ -7,7 +7,8 @@ moves the bot's polling and the fake's jobs forward together.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import discord
 import pytest
 import simcord
 
-from bot.core import PersonaBot, create_bot
+from bot.core import PersonaBot
 from bot.errors import UserFacingError
 from bot.settings import Settings
 from storage.database import Database
@@ -27,6 +28,37 @@ from tests.fakes.chat_model import serve as serve_chat
 from tests.fakes.humalike import DEFAULT_TOKEN, FakeHumalike, serve
 
 SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
+
+
+class ReportedBugs(logging.Handler):
+    """What buttons and forms logged as unexpected: a member saw "something went wrong"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.getMessage().startswith("Command /"):  # simcord already holds those in env.errors
+            self.records.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        taken, self.records = self.records, []
+        return taken
+
+
+@pytest.fixture(autouse=True)
+def reported_bugs() -> Iterator[ReportedBugs]:
+    """Fail any test in which a command, button or form met a bug, unless the test takes it.
+
+    simcord sees what slash commands raise, but not what buttons and forms report
+    through `report_error` themselves; the log line every unexpected error leaves does.
+    """
+    handler = ReportedBugs()
+    logger = logging.getLogger("bot.tree")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    assert not handler.records, [f"{r.getMessage()}: {r.exc_info}" for r in handler.records]
 
 
 def make_settings(database_path: Path, humalike_url: str, **overrides: Any) -> Settings:
@@ -86,7 +118,7 @@ async def bots() -> AsyncIterator[list[PersonaBot]]:
 
 @pytest.fixture
 def simcord_bot(settings: Settings, bots: list[PersonaBot]) -> PersonaBot:
-    bot = create_bot(settings, sync_globally=True)
+    bot = PersonaBot(settings, sync_globally=True)
     bots.append(bot)
     return bot
 
@@ -138,7 +170,7 @@ class World:
     async def restart(self) -> PersonaBot:
         """Stop the bot as a crash would (nothing saved on the way out) and start a new one."""
         old = self.bot
-        new = create_bot(self.settings, sync_globally=True)
+        new = PersonaBot(self.settings, sync_globally=True)
         self.built_bots.append(new)
         await self.env.restart_bot(new)
         await old.close()

@@ -124,3 +124,15 @@ async def test_a_cast_refused_for_credits_says_so_and_starts_nothing(world: Worl
     assert "Out of Humalike credits" in status(world, result.response.id)
     assert world.fake.billed_starts == 0
     assert len(await world.rows("SELECT * FROM casts")) == 0
+
+
+async def test_cast_autocomplete_takes_percent_and_underscore_literally(world: World) -> None:
+    for name in ("Ranked Night", "100% Chaos"):
+        await generate(world, name=name, count=1)
+        await world.env.advance_time(60)
+
+    percent = await world.admin.autocomplete(world.channel, "cast roleplay", "cast", "%")
+    underscore = await world.admin.autocomplete(world.channel, "cast roleplay", "cast", "_")
+
+    assert [choice["value"] for choice in percent] == ["100% Chaos"]
+    assert underscore == []  # names lose their underscores (Markdown), so none holds one

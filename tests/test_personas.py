@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import World
+from tests.conftest import ReportedBugs, World
 
 
 async def make(world: World, name: str, member: Any = None) -> None:
@@ -68,6 +68,38 @@ async def test_show_gives_the_card_the_whole_sheet_and_a_roleplay_button(world: 
     assert (await sheet.read()).decode().startswith("# Sam Okafor")
     started = await world.admin.click(result.response, label="Roleplay as Sam here")
     assert "joins" in started.response.content
+
+
+async def test_the_roleplay_button_tells_a_member_who_may_not_start_roleplay_why(world: World) -> None:
+    await make(world, "Sam")
+    shown = await world.bob.slash(world.channel, "persona show", name="Sam")
+
+    refused = await world.bob.click(shown.response, label="Roleplay as Sam here")
+
+    assert refused.ephemeral
+    assert "Starting roleplay needs the Manage Server permission" in refused.response.content
+    assert [m for m in world.channel.history() if m.webhook_id is not None] == []
+
+
+async def test_a_fault_behind_a_button_gets_an_apology_and_a_logged_traceback(
+    world: World, reported_bugs: ReportedBugs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make(world, "Sam")
+    asked = await world.alice.slash(world.channel, "persona delete", name="Sam")
+
+    async def disk_gone(persona_id: int) -> bool:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(world.bot.personas, "delete", disk_gone)  # the database fails under the button
+    result = await world.alice.click(asked.response, label="Delete")
+
+    assert result.ephemeral
+    assert result.response.content.startswith("Something went wrong on my side")
+    assert "disk I/O error" not in result.response.content
+    [bug] = reported_bugs.take()
+    assert "ConfirmDelete" in bug.getMessage()
+    assert bug.exc_info is not None and bug.exc_info[0] is RuntimeError
+    assert [type(error) for error in world.env.errors] == [RuntimeError]  # simcord saw it too
 
 
 async def test_rename_by_the_creator_and_refused_to_others(world: World) -> None:

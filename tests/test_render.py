@@ -13,6 +13,7 @@ from bot.enhance.failures import Failure
 from bot.enhance.render import (
     Progress,
     Reply,
+    Subject,
     describe_duration,
     embed_size,
     render_failure,
@@ -25,6 +26,7 @@ from tests.fakes.humalike import plain_text_persona, sam_persona
 SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
 CREATED_AT = 1_767_225_600.75
 ALICE_ID = 111_222_333_444_555_666
+PERSONA = Subject("Enhancing a persona")
 UNFINISHED = [JobState.QUEUED, JobState.PENDING, JobState.RUNNING, JobState.STALLED]
 
 
@@ -228,7 +230,7 @@ def test_the_card_of_an_oversized_persona_still_shows_its_first_fields_and_its_n
 @pytest.mark.parametrize("state", UNFINISHED)
 def test_progress_shows_grounding_start_time_and_who_asked(state: JobState) -> None:
     job = make_job(state=state)
-    reply = render_progress(job, Progress(state=state))
+    reply = render_progress(job, PERSONA, Progress(state=state))
 
     fields = fields_of(reply.embed)
     assert "web" in fields["Grounding"]
@@ -247,16 +249,17 @@ def test_each_progress_state_reads_differently() -> None:
         JobState.STALLED: "Paused",
     }
     for state, word in expected.items():
-        description = render_progress(make_job(state=state), Progress(state=state)).embed.description or ""
+        description = render_progress(make_job(state=state), PERSONA, Progress(state=state)).embed.description or ""
         assert word in description.splitlines()[0]
-    descriptions = {render_progress(make_job(), Progress(state=state)).embed.description for state in UNFINISHED}
+    replies = [render_progress(make_job(), PERSONA, Progress(state=state)) for state in UNFINISHED]
+    descriptions = {reply.embed.description for reply in replies}
     assert len(descriptions) == len(UNFINISHED)
 
 
 def test_a_timed_out_job_says_so() -> None:
     job = make_job(timed_out=True)
-    late = render_progress(job, Progress(state=JobState.RUNNING, timed_out=True, deadline_seconds=45 * 60))
-    on_time = render_progress(job, Progress(state=JobState.RUNNING))
+    late = render_progress(job, PERSONA, Progress(state=JobState.RUNNING, timed_out=True, deadline_seconds=45 * 60))
+    on_time = render_progress(job, PERSONA, Progress(state=JobState.RUNNING))
 
     assert "longer than 45 minutes" in (late.embed.description or "")
     assert "longer than" not in (on_time.embed.description or "")
@@ -267,7 +270,7 @@ def test_a_timed_out_job_says_so() -> None:
 def test_progress_for_a_6000_character_sketch_stays_within_limits(state: JobState) -> None:
     job = make_job(sketch="**Sam** " * 750, state=state)
     progress = Progress(state=state, trouble=True, timed_out=True, extra=["One more thing."])
-    assert_within_discord_limits(render_progress(job, progress))
+    assert_within_discord_limits(render_progress(job, PERSONA, progress))
 
 
 @pytest.mark.parametrize(
@@ -286,7 +289,7 @@ def test_progress_for_a_6000_character_sketch_stays_within_limits(state: JobStat
 )
 def test_a_retryable_failure_offers_retry(failure: Failure) -> None:
     job = make_job(state=JobState.FAILED)
-    reply = render_failure(job, failure)
+    reply = render_failure(job, PERSONA, failure)
 
     assert reply.retry_job_id == job.id
     fields = fields_of(reply.embed)
@@ -297,7 +300,7 @@ def test_a_retryable_failure_offers_retry(failure: Failure) -> None:
 
 def test_a_failure_that_retrying_cannot_fix_offers_no_retry() -> None:
     job = make_job(state=JobState.FAILED)
-    reply = render_failure(job, Failure(failures.INVALID_SKETCH, "String should have at least 1 character"))
+    reply = render_failure(job, PERSONA, Failure(failures.INVALID_SKETCH, "String should have at least 1 character"))
 
     assert reply.retry_job_id is None
     assert "String should have at least 1 character" in (reply.embed.description or "")
@@ -307,14 +310,14 @@ def test_a_failure_that_retrying_cannot_fix_offers_no_retry() -> None:
 @pytest.mark.parametrize("code", ["provider_error", failures.INVALID_SKETCH])
 def test_a_failure_with_a_long_humalike_message_stays_within_limits(code: str) -> None:
     job = make_job(sketch="Sam " * 1500, state=JobState.FAILED)
-    assert_within_discord_limits(render_failure(job, Failure(code, "The provider said: " + "x" * 5000)))
+    assert_within_discord_limits(render_failure(job, PERSONA, Failure(code, "The provider said: " + "x" * 5000)))
 
 
 def test_replies_that_differ_have_different_signatures() -> None:
     job = make_job()
-    running = render_progress(job, Progress(state=JobState.RUNNING))
-    same = render_progress(dataclasses.replace(job), Progress(state=JobState.RUNNING))
-    trouble = render_progress(job, Progress(state=JobState.RUNNING, trouble=True))
+    running = render_progress(job, PERSONA, Progress(state=JobState.RUNNING))
+    same = render_progress(dataclasses.replace(job), PERSONA, Progress(state=JobState.RUNNING))
+    trouble = render_progress(job, PERSONA, Progress(state=JobState.RUNNING, trouble=True))
 
     assert running.signature() == same.signature()
     assert running.signature() != trouble.signature()

@@ -8,11 +8,14 @@ import unicodedata
 
 import pytest
 
+from bot.discord_limits import MESSAGE_CONTENT as MESSAGE_LIMIT
+from bot.discord_limits import WEBHOOK_USERNAME as WEBHOOK_USERNAME_LIMIT
 from bot.roleplay.addressing import ActivePersona, addressed, personas_named
 from bot.roleplay.history import ChannelLine, SettingNote, build_messages, system_message
-from bot.roleplay.names import FALLBACK_USERNAME, WEBHOOK_USERNAME_LIMIT, webhook_username
-from bot.roleplay.splitting import MESSAGE_LIMIT, cut_point, split_message
+from bot.roleplay.names import FALLBACK_USERNAME, webhook_username
+from bot.roleplay.splitting import cut_point, split_message
 from bot.roleplay.streaming import StreamPublisher
+from storage.models import MAX_NAME_LENGTH
 
 
 def non_whitespace(text: str) -> str:
@@ -573,3 +576,9 @@ async def test_even_the_final_edit_waits_out_the_second() -> None:
     assert await publisher.finish() == ["Hello there, friend."]
     assert channel.edits[-1] == (2.0, 0, "Hello there, friend.")
     assert_at_most_one_edit_per_second(channel)
+
+
+def test_a_persona_with_the_longest_name_allowed_speaks_under_all_of_it() -> None:
+    longest = "Bartholomew " * (MAX_NAME_LENGTH // 12) + "O" * (MAX_NAME_LENGTH % 12)
+    assert len(longest) == MAX_NAME_LENGTH
+    assert webhook_username(longest) == longest

@@ -14,7 +14,7 @@ from bot.enhance.schedule import EXPECTED, TAIL_FROM, PollSettings, next_poll_de
 from bot.humalike.models import Grounding
 
 DEFAULTS = PollSettings()
-# What the live service took for an `off` enhancement (shared/humalike/README.md).
+# What the live service took for an `off` enhancement, as Humalike's operators observed it.
 OBSERVED_OFF_SECONDS = 37.0
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from storage.database import Database, migrations
 from storage.jobs import AlreadyRetried, JobStore, TooManyJobs
-from storage.models import Job, JobState
+from storage.models import Job, JobState, NewPersona
 from storage.personas import PersonaStore, SavedPersona
 from tests.fakes.humalike import sam_persona
 
@@ -76,15 +76,21 @@ async def started_job(jobs: JobStore, **kw: Any) -> Job:
 
 async def save(personas: PersonaStore, job: Job, name: str = "Sam Okafor") -> SavedPersona:
     humalike = sam_persona()
-    return await personas.save_enhanced(
-        job,
+    persona = NewPersona(
+        guild_id=job.guild_id,
         name=name,
+        creator_id=job.user_id,
+        creator_name=job.user_name,
+        enhancement_id=job.enhancement_id,
         humalike_persona_id=humalike["persona_id"],
         fields=humalike["fields"],
         system_prompt=humalike["system_prompt"],
         markdown=humalike["markdown"],
-        now=NOW + 40,
+        sketch=job.sketch,
+        grounding=job.grounding,
+        created_at=NOW + 40,
     )
+    return await personas.save_enhanced(job.id, persona)
 
 
 async def count(database: Database, table: str) -> int:

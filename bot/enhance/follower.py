@@ -1,9 +1,11 @@
-"""Following every running enhancement from one loop.
+"""Following every running job from one loop, to its end: saved and shown, or failed.
 
 One task sleeps until the next poll is due (or a new job wakes it), then
 polls the due jobs, each poll its own short task. Nothing here outlives
 `stop()`. State that changes on every poll (errors, the next due time) stays
 in memory; the database is written only when the job itself changes.
+
+`finish_failed` is the one way a job fails, here or before it was followed.
 """
 
 from __future__ import annotations
@@ -14,21 +16,20 @@ import heapq
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import discord
 
 from bot.clock import wall_clock
 from bot.enhance import failures
+from bot.enhance.kinds import Kind
 from bot.enhance.render import Progress, Reply, render_failure, render_progress
 from bot.enhance.reply import ReplyEditor
 from bot.enhance.schedule import PollSettings, next_poll_delay
 from bot.humalike import errors
-from bot.humalike.client import HumalikeClient
-from bot.humalike.models import Grounding, JobStatus, PolledJob
+from bot.humalike.models import Grounding, JobStatus
 from storage.jobs import JobStore
-from storage.models import Job, JobState
+from storage.models import Job, JobKind, JobState
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,7 @@ class Followed:
     nulls: int = 0
     shown: tuple[object, ...] | None = None  # signature of the reply last shown
     polling: bool = False
-    produced: tuple[int, int] | None = None  # a cast's (written, requested), as its last poll said
-
-
-OnSucceeded = Callable[[Job, PolledJob], Awaitable[None]]
+    produced: tuple[int, int] | None = None  # (made, asked for), for a job that reports it (a cast)
 
 
 class EnhancementFollower:
@@ -61,20 +59,18 @@ class EnhancementFollower:
         self,
         client: discord.Client,
         *,
-        humalike: HumalikeClient,
         jobs: JobStore,
+        kinds: dict[JobKind, Kind],
         editor: ReplyEditor,
         poll: PollSettings,
         deadline_seconds: float,
-        on_succeeded: OnSucceeded,
     ) -> None:
         self._client = client
-        self._humalike = humalike
         self._jobs = jobs
+        self._kinds = kinds
         self._editor = editor
         self._poll = poll
         self._deadline_seconds = deadline_seconds
-        self._on_succeeded = on_succeeded
         self._followed: dict[int, Followed] = {}
         # (due, job id), soonest first. An entry whose job is gone or due elsewhere is skipped:
         # cheaper than scanning every followed job each time the loop wakes.
@@ -152,7 +148,7 @@ class EnhancementFollower:
             log.info("Poll of job %s failed, will retry: %s", entry.job.id, error)
             await self._note_trouble(entry)
         except errors.ValidationFailed as error:
-            await self._fail(entry, failures.Failure(failures.LOST, error.message))
+            await self.finish_failed(entry.job, failures.Failure(failures.LOST, error.message))
         except errors.FinalError as error:
             await self._stall(entry, error)
         except Exception:
@@ -190,42 +186,37 @@ class EnhancementFollower:
 
     async def _check(self, entry: Followed) -> None:
         job = entry.job
-        assert job.enhancement_id is not None
-        enhancement = await self._fetch(entry)
-        if enhancement is None:
+        kind = self._kinds[job.kind]
+        polled = await kind.poll(job)
+        if polled is None:
             entry.nulls += 1
             if entry.nulls >= LOST_AFTER_NULLS:
-                await self._fail(entry, failures.Failure(failures.LOST))
+                await self.finish_failed(job, failures.Failure(failures.LOST))
                 return
             raise errors.UnexpectedResponse("Humalike answered null for a job it accepted")
         entry.errors = entry.nulls = 0
-        if enhancement.status is JobStatus.SUCCEEDED:
-            await self._on_succeeded(job, enhancement)
+        entry.produced = kind.produced(polled) or entry.produced
+        if polled.status is JobStatus.SUCCEEDED:
+            saved = await kind.save(job, polled)
+            if isinstance(saved, failures.Failure):
+                await self.finish_failed(job, saved)
+                return
+            await self._editor.show(job, saved)
             self._followed.pop(job.id, None)  # only once saved: a failed save is polled again
             return
-        if enhancement.status is JobStatus.FAILED:
-            reported = enhancement.error
+        if polled.status is JobStatus.FAILED:
+            reported = polled.error
             failure = (
                 failures.Failure(reported.code, reported.message) if reported else failures.Failure("unknown_error")
             )
-            await self._fail(entry, failure)
+            await self.finish_failed(job, failure)
             return
-        new_state = STATE_FOR_STATUS[enhancement.status]
+        new_state = STATE_FOR_STATUS[polled.status]
         if new_state is not job.state:
             await self._jobs.set_state(job.id, new_state)
             entry.job = replace(job, state=new_state)
         # Rendering is cheap; _show compares and edits only when what the user sees changed.
         await self._show_progress(entry)
-
-    async def _fetch(self, entry: Followed) -> PolledJob | None:
-        job = entry.job
-        assert job.enhancement_id is not None
-        if job.is_cast:
-            population = await self._humalike.get_population(job.enhancement_id)
-            if population is not None and population.progress is not None:
-                entry.produced = (population.progress.produced, population.progress.total)
-            return population
-        return await self._humalike.get_enhancement(job.enhancement_id)
 
     def _progress(self, entry: Followed) -> Progress:
         return Progress(
@@ -237,7 +228,8 @@ class EnhancementFollower:
         )
 
     async def _show_progress(self, entry: Followed) -> None:
-        await self._show(entry, render_progress(entry.job, self._progress(entry)))
+        job = entry.job
+        await self._show(entry, render_progress(job, self._kinds[job.kind].subject(job), self._progress(entry)))
 
     async def _show(self, entry: Followed, reply: Reply) -> None:
         signature = reply.signature()
@@ -250,14 +242,19 @@ class EnhancementFollower:
         if entry.errors >= TROUBLE_AFTER_ERRORS:
             await self._show_progress(entry)
 
-    async def _fail(self, entry: Followed, failure: failures.Failure) -> None:
-        await self._jobs.finish_failed(entry.job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
-        self._followed.pop(entry.job.id, None)
-        await self._editor.show(entry.job, render_failure(entry.job, failure))
+    async def finish_failed(self, job: Job, failure: failures.Failure) -> None:
+        """Record the failure, stop following the job, then tell the member.
+
+        Recorded first: a restart must never start or poll it again.
+        """
+        await self._jobs.finish_failed(job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
+        self._followed.pop(job.id, None)
+        await self._editor.show(job, render_failure(job, self._kinds[job.kind].subject(job), failure))
 
     async def _stall(self, entry: Followed, error: errors.HumalikeError) -> None:
         log.error("Humalike refused to report on job %s (%s); pausing it until restart", entry.job.id, error)
         self._followed.pop(entry.job.id, None)
         await self._jobs.set_state(entry.job.id, JobState.STALLED)
         stalled = replace(entry.job, state=JobState.STALLED)
-        await self._editor.show(stalled, render_progress(stalled, Progress(state=JobState.STALLED)))
+        subject = self._kinds[stalled.kind].subject(stalled)
+        await self._editor.show(stalled, render_progress(stalled, subject, Progress(state=JobState.STALLED)))

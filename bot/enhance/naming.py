@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-MAX_NAME_LENGTH = 80  # a webhook username's limit, so every name can speak as-is
+from storage.models import MAX_NAME_LENGTH
+
 PLACEHOLDER_NAME = "Unnamed persona"
 
 NAME_FIELD_KEYS = ("name", "full_name", "fullname", "display_name", "character_name", "persona_name")

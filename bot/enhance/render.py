@@ -1,9 +1,7 @@
 """Turning a job or a persona into what Discord shows: pure, and within Discord's limits.
 
-Limits (shared/discord/README.md): embed title 256, description 4096, field
-name 256 and value 1024, footer 2048, 6000 characters across a message's
-embeds, message content 2000. The budgets below stay well inside them, and the
-whole sheet rides along as a `.md` file whenever it does not fit.
+The budgets below stay well inside Discord's limits (bot/discord_limits.py),
+and the whole sheet rides along as a `.md` file whenever it does not fit.
 """
 
 from __future__ import annotations
@@ -14,20 +12,17 @@ from dataclasses import dataclass, field
 
 import discord
 
+from bot import discord_limits
 from bot.enhance.failures import Failure, describe
 from storage.casts import Cast
 from storage.models import Job, JobState, Persona
-
-TITLE_LIMIT = 256
-FIELD_NAME_LIMIT = 256
-FIELD_VALUE_LIMIT = 1024
-EMBED_TOTAL_LIMIT = 6000
 
 SKETCH_PREVIEW = 300
 SHEET_PREVIEW = 1500
 FAILURE_EXPLANATION = 1500
 CARD_FIELD_VALUE = 300
 CARD_MAX_FIELDS = 6
+CAST_MEMBER_SUMMARY = 80
 
 # Fields that tell most about a character, shown first; others follow in Humalike's order.
 TELLING_FIELDS = (
@@ -90,6 +85,14 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What a job makes, as its replies name it while it works and if it fails."""
+
+    working_title: str  # "Enhancing a persona"
+    facts: tuple[tuple[str, str], ...] = ()  # (label, value) shown first, e.g. ("Cast size", "5")
+
+
+@dataclass(frozen=True)
 class Progress:
     """What the user should see about a job still under way."""
 
@@ -125,9 +128,9 @@ def progress_bar(produced: int, total: int, width: int = 10) -> str:
     return f"{'▰' * filled}{'▱' * (width - filled)} {produced}/{total} personas written"
 
 
-def _context_fields(embed: discord.Embed, job: Job) -> None:
-    if job.is_cast:
-        embed.add_field(name="Cast size", value=str(job.cast_size), inline=True)
+def _context_fields(embed: discord.Embed, job: Job, subject: Subject) -> None:
+    for label, value in subject.facts:
+        embed.add_field(name=label, value=value, inline=True)
     embed.add_field(name="Grounding", value=f"`{job.grounding}`", inline=True)
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>", inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
@@ -138,7 +141,7 @@ def _quoted_sketch(sketch: str) -> str:
     return "> " + discord.utils.escape_markdown(preview)
 
 
-def render_progress(job: Job, progress: Progress) -> Reply:
+def render_progress(job: Job, subject: Subject, progress: Progress) -> Reply:
     lines = [STATUS_LINES[progress.state]]
     if progress.timed_out:
         lines.append(
@@ -151,22 +154,22 @@ def render_progress(job: Job, progress: Progress) -> Reply:
         lines.append("⚠️ Humalike isn't answering right now; still checking.")
     lines.extend(progress.extra)
     embed = discord.Embed(
-        title="Generating a cast" if job.is_cast else "Enhancing a persona",
+        title=subject.working_title,
         description="\n".join(lines) + "\n\n" + _quoted_sketch(job.sketch),
         colour=COLOURS["late" if progress.timed_out else "working"],
     )
-    _context_fields(embed, job)
+    _context_fields(embed, job, subject)
     return Reply(embed=embed)
 
 
-def render_failure(job: Job, failure: Failure) -> Reply:
+def render_failure(job: Job, subject: Subject, failure: Failure) -> Reply:
     text = describe(failure)
     embed = discord.Embed(
         title=f"❌ {text.title}",
         description=truncate(text.explanation, FAILURE_EXPLANATION) + "\n\n" + _quoted_sketch(job.sketch),
         colour=COLOURS["failed"],
     )
-    _context_fields(embed, job)
+    _context_fields(embed, job, subject)
     return Reply(embed=embed, retry_job_id=job.id if text.retryable else None)
 
 
@@ -181,7 +184,7 @@ def telling_fields(fields: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def field_label(key: str) -> str:
     words = re.sub(r"[_\-]+", " ", key).strip()
-    return truncate(words[:1].upper() + words[1:], FIELD_NAME_LIMIT) if words else "Field"
+    return truncate(words[:1].upper() + words[1:], discord_limits.EMBED_FIELD_NAME) if words else "Field"
 
 
 def sheet_filename(name: str, extension: str = ".md") -> str:
@@ -195,7 +198,7 @@ def render_persona_card(persona: Persona, *, requested_by: int | None = None, no
     embed = persona_card_embed(persona, requested_by=requested_by)
     files = (sheet_file(persona),) if embed.description != sheet_text(persona).strip() else ()
     content = f"✅ Saved **{discord.utils.escape_markdown(persona.name)}**." + (f" {note}" if note else "")
-    return Reply(embed=embed, files=files, content=truncate(content, 2000))
+    return Reply(embed=embed, files=files, content=truncate(content, discord_limits.MESSAGE_CONTENT))
 
 
 def sheet_text(persona: Persona) -> str:
@@ -209,7 +212,9 @@ def sheet_file(persona: Persona) -> ReplyFile:
 
 def persona_card_embed(persona: Persona, *, requested_by: int | None = None) -> discord.Embed:
     preview = truncate(sheet_text(persona).strip(), SHEET_PREVIEW)
-    embed = discord.Embed(title=truncate(persona.name, TITLE_LIMIT), description=preview, colour=COLOURS["done"])
+    embed = discord.Embed(
+        title=truncate(persona.name, discord_limits.EMBED_TITLE), description=preview, colour=COLOURS["done"]
+    )
     for label, value in telling_fields(persona.fields):
         inline = len(value) <= 40
         embed.add_field(name=label, value=truncate(value, CARD_FIELD_VALUE), inline=inline)
@@ -220,7 +225,7 @@ def persona_card_embed(persona: Persona, *, requested_by: int | None = None) -> 
     footer = "Humalike persona"
     if persona.humalike_persona_id:
         footer += f" {persona.humalike_persona_id}"
-    embed.set_footer(text=truncate(footer, 2048))
+    embed.set_footer(text=truncate(footer, discord_limits.EMBED_FOOTER))
     return embed
 
 
@@ -233,10 +238,11 @@ def render_cast_card(cast: Cast, *, requested_by: int | None = None) -> Reply:
     for member in cast.members[:CAST_LIST_LIMIT]:
         summary = ", ".join(value for _, value in telling_fields(member.fields)[:2])
         lines.append(
-            f"• **{discord.utils.escape_markdown(member.name)}**" + (f": {truncate(summary, 80)}" if summary else "")
+            f"• **{discord.utils.escape_markdown(member.name)}**"
+            + (f": {truncate(summary, CAST_MEMBER_SUMMARY)}" if summary else "")
         )
     embed = discord.Embed(
-        title=truncate(f"Cast: {cast.name}", TITLE_LIMIT),
+        title=truncate(f"Cast: {cast.name}", discord_limits.EMBED_TITLE),
         description=truncate("\n".join(lines), SHEET_PREVIEW) + "\n\n" + _quoted_sketch(cast.prompt),
         colour=COLOURS["done"],
     )
@@ -246,11 +252,11 @@ def render_cast_card(cast: Cast, *, requested_by: int | None = None) -> Reply:
         embed.add_field(name="Requested by", value=f"<@{requested_by}>", inline=True)
     name = discord.utils.escape_markdown(cast.name)
     content = f"✅ Saved the cast **{name}**: {len(cast.members)} personas. `/cast roleplay` brings them all in."
-    return Reply(embed=embed, content=truncate(content, 2000))
+    return Reply(embed=embed, content=truncate(content, discord_limits.MESSAGE_CONTENT))
 
 
 def embed_size(embed: discord.Embed) -> int:
-    """Characters Discord counts against the 6000 limit of one message's embeds."""
+    """Characters Discord counts against the limit of one message's embeds (discord_limits.EMBED_TOTAL)."""
     total = len(embed.title or "") + len(embed.description or "")
     total += len(embed.footer.text or "") + len(embed.author.name or "")
     total += sum(len(f.name or "") + len(f.value or "") for f in embed.fields)

@@ -26,7 +26,6 @@ from storage.models import Job
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
 # Stop using the token a little before Discord does, so an edit never races its expiry.
 TOKEN_MARGIN_SECONDS = 30.0
 # Waits before showing again a reply Discord took nowhere; then it is given up (and logged).
@@ -48,7 +47,6 @@ def _edit(reply: Reply) -> dict[str, Any]:
         "embed": reply.embed,
         "attachments": _files(reply),
         "view": _view(reply),
-        "allowed_mentions": NO_MENTIONS,
     }
 
 
@@ -147,7 +145,6 @@ class ReplyEditor:
                 content=reply.content,
                 embed=reply.embed,
                 files=_files(reply),
-                allowed_mentions=NO_MENTIONS,
                 **({"view": view} if view is not None else {}),
             )
         except discord.HTTPException:

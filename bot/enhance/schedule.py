@@ -79,7 +79,7 @@ TAIL_GROWTH = 0.1
 # Before a job is likely to be done, it is polled at least every fifth of its usual
 # duration: one that ends far sooner than usual is still seen soon.
 LONGEST_GAP_SHARE = 0.2
-# Observed: about 37 s for `off` (shared/humalike/README.md); `web` adds a lookup;
+# Observed on the live service: an `off` enhancement took about 37 s; `web` adds a lookup;
 # `research` is documented to take minutes, where a few seconds more matter less.
 # The spreads are a little wider than the variation we expect, so a job that runs
 # long or short is still seen soon.

@@ -1,83 +1,100 @@
-"""Starting enhancements and saving what they produce; Discord-facing code calls this."""
+"""Making personas and casts on Humalike: from a member's request to a saved result.
+
+`submit` is the whole way in: check the request, record the job, answer the
+member at once, start the job on Humalike, and hand it to the follower, which
+sees it to its end. At start-up, `start` picks up what the last run left
+unfinished. What differs between a persona and a cast is in `kinds`.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
+import discord
+
+from bot import discord_limits
 from bot.clock import wall_clock
 from bot.enhance import failures
 from bot.enhance.follower import EnhancementFollower
-from bot.enhance.naming import cast_name_from, infer_name
-from bot.enhance.render import (
-    Progress,
-    Reply,
-    render_cast_card,
-    render_failure,
-    render_persona_card,
-    render_progress,
-)
+from bot.enhance.kinds import Kind, all_kinds
+from bot.enhance.render import Progress, Reply, render_failure, render_progress
 from bot.enhance.reply import ReplyEditor
+from bot.enhance.request import JobRequest, checked_name, checked_sketch
+from bot.enhance.schedule import PollSettings
+from bot.errors import UserFacingError
 from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
-from bot.humalike.models import Enhancement, Grounding, PolledJob, Population
-from storage.casts import CastMember, CastStore
-from storage.jobs import JobStore
+from storage.casts import CastStore
+from storage.jobs import AlreadyRetried, JobStore, TooManyJobs
 from storage.models import Job, JobState
 from storage.personas import PersonaStore
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class JobLimits:
+    max_in_flight_per_user: int
+    deadline_seconds: float  # when a job is reported as late (it is still followed)
+
+
 class EnhancementService:
     def __init__(
         self,
+        client: discord.Client,
         *,
         humalike: HumalikeClient,
         jobs: JobStore,
         personas: PersonaStore,
         casts: CastStore,
-        editor: ReplyEditor,
-        deadline_seconds: float,
+        poll: PollSettings,
+        limits: JobLimits,
     ) -> None:
-        self._humalike = humalike
         self._jobs = jobs
-        self._personas = personas
-        self._casts = casts
-        self._editor = editor
-        self._deadline_seconds = deadline_seconds
-        self.follower: EnhancementFollower  # set by the owner once both exist
-
-    def queued_reply(self, job: Job) -> Reply:
-        return render_progress(job, Progress(state=JobState.QUEUED))
-
-    async def launch(self, job: Job) -> None:
-        """Start the job on Humalike (billed, so exactly once) and hand it to the follower."""
-        try:
-            if job.is_cast:
-                assert job.cast_size is not None
-                started = await self._humalike.start_population(job.sketch, job.cast_size, Grounding(job.grounding))
-            else:
-                started = await self._humalike.start_enhancement(job.sketch, Grounding(job.grounding))
-        except errors.HumalikeError as error:
-            # Never retried here: an unanswered start may still have started a job.
-            log.warning("Starting job %s failed: %s", job.id, error)
-            failure = failures.failure_for_start_error(error)
-            await self._fail(job, failure)
-            return
-        now = wall_clock()
-        started_job = await self._jobs.mark_started(
-            job.id, enhancement_id=started.id, started_at=now, deadline_at=now + self._deadline_seconds
+        self._limits = limits
+        self._kinds = all_kinds(humalike, personas, casts)
+        self._editor = ReplyEditor(client, jobs)
+        self._follower = EnhancementFollower(
+            client,
+            jobs=jobs,
+            kinds=self._kinds,
+            editor=self._editor,
+            poll=poll,
+            deadline_seconds=limits.deadline_seconds,
         )
-        assert started_job is not None
-        await self.follower.adopt(started_job)
 
-    async def _fail(self, job: Job, failure: failures.Failure) -> None:
-        """Record the failure, then tell the member (recorded first: a restart must not resend it)."""
-        await self._jobs.finish_failed(job.id, code=failure.code, detail=failure.detail, finished_at=wall_clock())
-        await self._editor.show(job, render_failure(job, failure))
+    def _kind(self, job: Job) -> Kind:
+        return self._kinds[job.kind]
 
-    async def reshow_stale_replies(self) -> int:
-        """Show again the results Discord took nowhere before the last stop; returns how many."""
+    # --- Start-up and shut-down -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Follow every job the last run left unfinished, and show again what Discord did not take."""
+        self._follower.start()
+        resumed = await self._resume_unfinished()
+        if resumed:
+            log.info("Resumed following %d unfinished job(s)", resumed)
+        reshown = await self._reshow_stale_replies()
+        if reshown:
+            log.info("Showed again %d result(s) Discord did not take before the last stop", reshown)
+
+    async def stop(self) -> None:
+        await self._follower.stop()
+        self._editor.close()
+
+    async def _resume_unfinished(self) -> int:
+        resumed = 0
+        for job in await self._jobs.unfinished():
+            if job.state is JobState.QUEUED:
+                # We cannot know whether Humalike received the start; resending could start it twice.
+                await self._follower.finish_failed(job, failures.Failure(failures.INTERRUPTED))
+                continue
+            self._follower.resume(job)
+            resumed += 1
+        return resumed
+
+    async def _reshow_stale_replies(self) -> int:
         stale = await self._jobs.finished_with_stale_replies()
         for job in stale:
             reply = await self._stored_result(job)
@@ -88,89 +105,115 @@ class EnhancementService:
         return len(stale)
 
     async def _stored_result(self, job: Job) -> Reply | None:
-        """A finished job's reply, rebuilt from what was saved."""
-        if job.state is JobState.SUCCEEDED and job.is_cast:
-            cast = await self._casts.by_job(job.id)
-            if cast is not None:
-                return render_cast_card(cast, requested_by=job.user_id)
-        elif job.state is JobState.SUCCEEDED and job.persona_id is not None:
-            persona = await self._personas.get(job.persona_id)
-            if persona is not None:
-                return render_persona_card(persona, requested_by=job.user_id)
-        elif job.state is JobState.FAILED and job.error_code is not None:
-            return render_failure(job, failures.Failure(job.error_code, job.error_detail))
+        if job.state is JobState.SUCCEEDED:
+            return await self._kind(job).stored_result(job)
+        if job.state is JobState.FAILED and job.error_code is not None:
+            return render_failure(job, self._kind(job).subject(job), failures.Failure(job.error_code, job.error_detail))
         return None
 
-    async def resume_unfinished(self) -> int:
-        """Pick up every job left unfinished by the last run; returns how many are followed again."""
-        resumed = 0
-        for job in await self._jobs.unfinished():
-            if job.state is JobState.QUEUED:
-                # We cannot know whether Humalike received the start; resending could start it twice.
-                failure = failures.Failure(failures.INTERRUPTED)
-                await self._fail(job, failure)
-                continue
-            self.follower.resume(job)
-            resumed += 1
-        return resumed
+    # --- A member's request ---------------------------------------------------------------------
 
-    async def complete(self, job: Job, result: PolledJob) -> None:
-        """Save what a succeeded job produced (once, whatever happens) and show it."""
-        if isinstance(result, Population):
-            await self._complete_cast(job, result)
-            return
-        assert isinstance(result, Enhancement)
-        persona = result.persona
-        if persona is None:
-            failure = failures.Failure("empty_result")
-            await self._fail(job, failure)
-            return
-        name = infer_name(
-            requested=job.requested_name,
-            fields=persona.fields,
-            sketch=job.sketch,
-            sheet=persona.markdown,
-            system_prompt=persona.system_prompt,
-        )
-        saved = await self._personas.save_enhanced(
-            job,
-            name=name,
-            humalike_persona_id=persona.persona_id,
-            fields=persona.fields,
-            system_prompt=persona.system_prompt,
-            markdown=persona.markdown,
-            now=wall_clock(),
-        )
-        note = None
-        if saved.persona.name != name:
-            note = f"“{name}” was already taken in this server, so it is saved as “{saved.persona.name}”."
-        if job.timed_out:
-            note = ((note or "") + " It finished after the deadline, but it is all here.").strip()
-        await self._editor.show(job, render_persona_card(saved.persona, requested_by=job.user_id, note=note))
+    async def submit(self, interaction: discord.Interaction, request: JobRequest) -> None:
+        """Check the request, record the job, answer at once, then start it on Humalike."""
+        assert interaction.guild_id is not None
+        text = checked_sketch(request.text)
+        name = checked_name(request.name)
+        if name is not None:
+            await self._kinds[request.kind].refuse_taken_name(interaction.guild_id, name)
+        job = await self._record(interaction, request, text, name)
+        job = await self._answer(interaction, job)
+        await self._launch(job)
 
-    async def _complete_cast(self, job: Job, population: Population) -> None:
-        generated = population.result.personas if population.result else []
-        if not generated:
-            failure = failures.Failure("empty_result")
-            await self._fail(job, failure)
-            return
-        cast_name = job.requested_name or cast_name_from(job.sketch)
-        members = [
-            CastMember(
-                name=infer_name(
-                    requested=None,
-                    fields=persona.fields,
-                    sketch="",
-                    sheet=persona.markdown,
-                    system_prompt=persona.system_prompt,
-                    placeholder=f"{cast_name} #{position + 1}",
-                ),
-                humalike_persona_id=persona.persona_id,
-                fields=persona.fields,
-                system_prompt=persona.system_prompt,
-                markdown=persona.markdown,
+    async def _record(self, interaction: discord.Interaction, request: JobRequest, text: str, name: str | None) -> Job:
+        """Written before Humalike is called: a job is never lost, nor started twice."""
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        try:
+            return await self._jobs.create(
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+                sketch=text,
+                grounding=request.grounding,
+                requested_name=name,
+                created_at=wall_clock(),
+                max_in_flight=self._limits.max_in_flight_per_user,
+                retry_of=request.retry_of,
+                user_name=interaction.user.display_name,
+                kind=request.kind,
+                cast_size=request.size,
             )
-            for position, persona in enumerate(generated)
-        ]
-        cast = await self._casts.save_population(job, cast_name=cast_name, members=members, now=wall_clock())
-        await self._editor.show(job, render_cast_card(cast, requested_by=job.user_id))
+        except TooManyJobs as error:
+            raise UserFacingError(
+                f"You already have {error.in_flight} enhancements running, the most one member may have at "
+                "once. Wait for one to finish, then try again."
+            ) from None
+
+    async def _answer(self, interaction: discord.Interaction, job: Job) -> Job:
+        """The queued card, as the interaction's answer; the job with where its reply is."""
+        reply = render_progress(job, self._kind(job).subject(job), Progress(state=JobState.QUEUED))
+        try:
+            callback = await interaction.response.send_message(embed=reply.embed)
+        except discord.HTTPException:
+            # The member never saw an answer (the interaction expired, say): nothing was started.
+            await self._jobs.discard(job.id)
+            raise
+        message = callback.resource
+        if not isinstance(message, discord.InteractionMessage):
+            return job
+        attached = await self._jobs.attach_reply(
+            job.id,
+            application_id=interaction.application_id,
+            token=interaction.token,
+            token_expires_at=interaction.created_at.timestamp() + discord_limits.INTERACTION_TOKEN_LIFETIME_SECONDS,
+            message_id=message.id,
+        )
+        return attached or job
+
+    async def _launch(self, job: Job) -> None:
+        """Start the job on Humalike (billed, so exactly once) and hand it to the follower."""
+        try:
+            started = await self._kind(job).start(job)
+        except errors.HumalikeError as error:
+            # Never retried here: an unanswered start may still have started a job.
+            log.warning("Starting job %s failed: %s", job.id, error)
+            await self._follower.finish_failed(job, failures.failure_for_start_error(error))
+            return
+        now = wall_clock()
+        started_job = await self._jobs.mark_started(
+            job.id, enhancement_id=started.id, started_at=now, deadline_at=now + self._limits.deadline_seconds
+        )
+        assert started_job is not None
+        await self._follower.adopt(started_job)
+
+    async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
+        """The Retry button: a fresh job of the same request, started once however often pressed."""
+        failed = await self._jobs.get(job_id)
+        if failed is None or failed.guild_id != interaction.guild_id:
+            raise UserFacingError("That job no longer exists.")
+        if interaction.user.id != failed.user_id:
+            raise UserFacingError(f"Only <@{failed.user_id}>, who asked for this persona, can retry it.")
+        if failed.state is not JobState.FAILED:
+            raise UserFacingError("That job has not failed, so there is nothing to retry.")
+        request = JobRequest(
+            kind=failed.kind,
+            text=failed.sketch,
+            grounding=failed.grounding,
+            name=failed.requested_name,
+            size=failed.cast_size,
+            retry_of=failed.id,
+        )
+        try:
+            await self.submit(interaction, request)
+        except AlreadyRetried:
+            raise UserFacingError(f"This job was already retried{await self._link_to_retry(failed)}.") from None
+        if interaction.message is not None:
+            try:
+                await interaction.message.edit(view=None)
+            except discord.HTTPException:
+                log.info("Could not remove the Retry button from job %s's reply", failed.id)
+
+    async def _link_to_retry(self, failed: Job) -> str:
+        retried = await self._jobs.retry_of(failed.id)
+        if retried is None or retried.message_id is None:
+            return ""
+        return f" (see https://discord.com/channels/{retried.guild_id}/{retried.channel_id}/{retried.message_id})"

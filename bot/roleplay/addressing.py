@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+
+from storage.roleplay import RoleplayMode
 
 # A first name shorter than this ("Al", "Jo") is too common a fragment to call someone by.
 MIN_FIRST_NAME_LETTERS = 3
@@ -23,7 +24,7 @@ _FIRST_WORD = re.compile(r"\W*([\w'’-]*\w)")
 class ActivePersona:
     persona_id: int
     name: str
-    mode: Literal["mention", "always"]
+    mode: RoleplayMode
     started_at: float
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-WEBHOOK_USERNAME_LIMIT = 80
+from bot import discord_limits
+
 FALLBACK_USERNAME = "Persona"
 
 # Forbidden word -> (index of the letter to swap, its look-alike digit).
@@ -32,7 +33,7 @@ def webhook_username(name: str) -> str:
     visible = "".join(char for char in name if unicodedata.category(char) != "Cc")
     collapsed = " ".join(visible.split())
     safe = _swap_forbidden_words(collapsed)
-    capped = _cap_at_word(safe, WEBHOOK_USERNAME_LIMIT)
+    capped = _cap_at_word(safe, discord_limits.WEBHOOK_USERNAME)
     whole = FORBIDDEN_WHOLE_NAMES.get(_fold(capped))
     if whole is not None:
         capped = _swap_letter(capped, *whole)

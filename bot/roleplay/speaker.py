@@ -16,7 +16,7 @@ from bot.roleplay.history import ChannelLine, SettingNote, build_messages
 from bot.roleplay.names import webhook_username
 from bot.roleplay.streaming import StreamPublisher
 from bot.roleplay.transcript import Transcripts
-from bot.roleplay.webhooks import NO_MENTIONS, Speakable, WebhookPool
+from bot.roleplay.webhooks import Speakable, WebhookPool
 from storage.roleplay import RoleplayStore, Session
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,6 @@ class Speaker:
 
     async def _tell(self, channel: Speakable, text: str) -> None:
         try:
-            await channel.send(text, allowed_mentions=NO_MENTIONS)
+            await channel.send(text)
         except discord.HTTPException:
             log.warning("Could not tell channel %s that a persona failed", channel.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-MESSAGE_LIMIT = 2000
+from bot import discord_limits
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _LINE_BREAK = re.compile(r"\n")
@@ -32,7 +32,7 @@ _BOUNDARIES: tuple[tuple[re.Pattern[str], bool], ...] = (
 )
 
 
-def cut_point(text: str, limit: int = MESSAGE_LIMIT) -> int:
+def cut_point(text: str, limit: int = discord_limits.MESSAGE_CONTENT) -> int:
     """Where to cut `text` so that `text[:cut]` is at most `limit` characters and ends at the best boundary.
 
     Never 0 and never more than `limit` for a text longer than `limit`; a text that
@@ -65,7 +65,7 @@ def _last_cut(text: str, limit: int, pattern: re.Pattern[str], cut_after: bool, 
     return best
 
 
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+def split_message(text: str, limit: int = discord_limits.MESSAGE_CONTENT) -> list[str]:
     """`text` as parts of 1 to `limit` characters, stripped, cut where `cut_point` says; [] for blank text."""
     parts = []
     rest = text.strip()

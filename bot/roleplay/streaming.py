@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from bot.roleplay.splitting import MESSAGE_LIMIT, cut_point
+from bot import discord_limits
+from bot.roleplay.splitting import cut_point
 
 T = TypeVar("T")
 
@@ -38,7 +39,7 @@ class StreamPublisher(Generic[T]):
         edit: Callable[[T, str], Awaitable[None]],
         clock: Callable[[], float],
         min_edit_interval: float = 1.0,
-        limit: int = MESSAGE_LIMIT,
+        limit: int = discord_limits.MESSAGE_CONTENT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._send = send

@@ -30,8 +30,5 @@ class Transcripts:
     def since(self, channel_id: int, started_at: float) -> list[ChannelLine]:
         return [line for at, line in self._lines.get(channel_id, ()) if at >= started_at]
 
-    def knows(self, channel_id: int) -> bool:
-        return channel_id in self._lines
-
     def forget(self, channel_id: int) -> None:
         self._lines.pop(channel_id, None)

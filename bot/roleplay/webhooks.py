@@ -1,7 +1,9 @@
 """The one webhook per channel that every persona speaks through.
 
 Created on first use and reused; a webhook a moderator deleted (10015) is
-made again. Threads post through their parent channel's webhook.
+made again. Threads post through their parent channel's webhook. Every webhook
+here is bound to the bot's client, so the bot's `allowed_mentions` (none) go
+with each message and edit: a persona's words never ping anyone.
 """
 
 from __future__ import annotations
@@ -10,16 +12,13 @@ import logging
 
 import discord
 
+from bot import discord_limits
 from bot.errors import UserFacingError
 from storage.roleplay import RoleplayStore
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_NAME = "Humalike personas"
-NO_MENTIONS = discord.AllowedMentions.none()
-UNKNOWN_WEBHOOK = 10015
-TOO_MANY_WEBHOOKS = 30007
-TOO_MANY_GUILD_WEBHOOKS = 30058
 
 Speakable = discord.TextChannel | discord.Thread
 
@@ -87,13 +86,14 @@ class WebhookPool:
                 f"I need the Manage Webhooks permission in {home.mention} for a persona to speak there."
             ) from None
         except discord.HTTPException as error:
-            if error.code == TOO_MANY_WEBHOOKS:
+            if error.code == discord_limits.TOO_MANY_WEBHOOKS:
                 raise UserFacingError(
-                    f"{home.mention} already has 15 webhooks, Discord's limit. Delete one in the channel's "
-                    "settings (Integrations > Webhooks), then try again."
+                    f"{home.mention} already has {discord_limits.WEBHOOKS_PER_CHANNEL} webhooks, Discord's limit. "
+                    "Delete one in the channel's settings (Integrations > Webhooks), then try again."
                 ) from None
-            if error.code == TOO_MANY_GUILD_WEBHOOKS:
-                raise UserFacingError("This server has reached Discord's limit of 1000 webhooks.") from None
+            if error.code == discord_limits.TOO_MANY_GUILD_WEBHOOKS:
+                limit = discord_limits.WEBHOOKS_PER_GUILD
+                raise UserFacingError(f"This server has reached Discord's limit of {limit} webhooks.") from None
             raise
         assert webhook.token is not None
         await self._store.remember_webhook(home.id, webhook.id, webhook.token)
@@ -111,12 +111,11 @@ class WebhookPool:
                     content,
                     username=username,
                     avatar_url=avatar_url or discord.utils.MISSING,
-                    allowed_mentions=NO_MENTIONS,
                     wait=True,
                     **_thread(channel),
                 )
             except discord.NotFound as error:
-                if error.code != UNKNOWN_WEBHOOK or attempt == 2:
+                if error.code != discord_limits.UNKNOWN_WEBHOOK or attempt == 2:
                     raise
                 log.info("The persona webhook of channel %s was deleted; making a new one", channel.id)
                 await self.forget(channel)
@@ -124,7 +123,7 @@ class WebhookPool:
 
     async def edit(self, channel: Speakable, message_id: int, content: str) -> None:
         webhook = await self.get(channel)
-        await webhook.edit_message(message_id, content=content, allowed_mentions=NO_MENTIONS, **_thread(channel))
+        await webhook.edit_message(message_id, content=content, **_thread(channel))
 
 
 def _thread(channel: Speakable) -> dict[str, discord.abc.Snowflake]:

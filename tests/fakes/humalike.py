@@ -1,11 +1,11 @@
 """A scriptable fake of the Humalike API, served as an aiohttp application.
 
-It follows the published pages in /work/shared/humalike (enhance, personas,
-whoami, errors, authentication) and the live behaviour noted in that folder's
-README: extra `created_at`/`updated_at` keys, `persona` and `error` as `null`
-until a job ends, `null` for an unknown id, `400 invalid id` for a malformed
-one, two validation shapes, `error` as a string or an object, and an
-`x-request-id` header on every answer. It never imports the bot.
+It follows Humalike's published API pages (enhance, personas, whoami, errors,
+authentication) and the live service's observed behaviour: extra
+`created_at`/`updated_at` keys, `persona` and `error` as `null` until a job
+ends, `null` for an unknown id, `400 invalid id` for a malformed one, two
+validation shapes, `error` as a string or an object, and an `x-request-id`
+header on every answer. It never imports the bot.
 
 Job progress is computed from the injected `clock()` at poll time, so a test on
 a virtual or manual clock drives a job by advancing that clock; the fake itself
