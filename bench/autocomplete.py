@@ -22,9 +22,9 @@ from pathlib import Path
 from bot.discord_limits import AUTOCOMPLETE_CHOICES as AUTOCOMPLETE_LIMIT
 from bot.errors import UserFacingError
 from bot.personas import resolve_persona
-from storage.database import Database
 from storage.models import name_key
 from storage.personas import PersonaStore
+from storage.sqlite import SqliteDatabase
 
 FIRST = ["Sam", "Jinx", "Thresh", "Aria", "Borin", "Mira", "Kai", "Nova", "Rin", "Theo", "Lux", "Ezra", "Juno", "Vex"]
 LAST = ["Okafor", "Vance", "Ironhand", "Tanaka", "Rivera", "Hartley", "Moreau", "Quinn", "Sato", "Lindqvist"]
@@ -64,7 +64,7 @@ def build(path: Path, personas: int, guilds: int, rng: random.Random) -> list[tu
 
 
 async def _migrate(path: Path) -> None:
-    database = await Database.open(path)
+    database = await SqliteDatabase.open(path)
     await database.close()
 
 
@@ -74,7 +74,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def measure(path: Path, names: list[tuple[int, str]], queries: int, rng: random.Random) -> dict[str, list[float]]:
-    database = await Database.open(path)
+    database = await SqliteDatabase.open(path)
     store = PersonaStore(database)
     timings: dict[str, list[float]] = {
         "autocomplete, 2 letters": [],

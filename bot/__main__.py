@@ -1,4 +1,4 @@
-"""`python -m bot` runs the bot; `python -m bot check` verifies its configuration."""
+"""`python -m bot` runs the bot; `check` verifies its configuration; `copy-db` moves its data to PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 import aiohttp
 import discord
 
 from bot.check import run_checks
+from bot.copy_db import copy_db
 from bot.core import PersonaBot
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, load_storage_settings
 
 log = logging.getLogger("bot")
 
@@ -22,13 +24,20 @@ INTENT_REFUSED = "Discord refused an intent the bot needs; enable it under Bot i
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="The Humalike persona bot for Discord.")
-    parser.add_argument("command", nargs="?", choices=("run", "check"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "check", "copy-db"), default="run")
     parser.add_argument(
         "--sync",
         action="store_true",
         help="publish the slash commands globally at start-up (once after install or an update)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument("--to", metavar="POSTGRESQL_URL", help="copy-db: the empty PostgreSQL database to copy into")
+    parser.add_argument(
+        "--from", dest="source", metavar="PATH", type=Path, help="copy-db: the SQLite file (DATABASE_PATH)"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "copy-db" and not (args.to or "").startswith(("postgres://", "postgresql://")):
+        parser.error("copy-db needs --to postgresql://user@host/database")
+    return args
 
 
 async def run(settings: Settings, *, sync_globally: bool) -> None:
@@ -43,8 +52,23 @@ async def check(settings: Settings) -> int:
     return 1 if any(result.ok is False for result in results) else 0
 
 
+def copy_db_command(args: argparse.Namespace) -> int:
+    try:
+        source = args.source or load_storage_settings().database_path
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    if not source.is_file():
+        print(f"No SQLite database at {source} (DATABASE_PATH); nothing to copy.", file=sys.stderr)  # noqa: T201
+        return 2
+    logging.basicConfig(level=logging.WARNING)
+    return asyncio.run(copy_db(source, args.to))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "copy-db":
+        return copy_db_command(args)
     try:
         settings = load_settings()
     except SettingsError as error:

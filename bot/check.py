@@ -12,7 +12,7 @@ import discord
 from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
 from bot.settings import Settings
-from storage.database import Database
+from storage.database import open_database
 from storage.personas import PersonaStore
 
 log = logging.getLogger(__name__)
@@ -78,15 +78,18 @@ async def check_humalike(settings: Settings, session: aiohttp.ClientSession) -> 
 async def check_database(settings: Settings) -> CheckResult:
     name = "Database"
     try:
-        database = await Database.open(settings.database_path)
+        database = await open_database(url=settings.database_url, path=settings.database_path)
     except Exception as error:  # any failure to open is a configuration problem to report
-        return CheckResult(name, False, f"cannot open {settings.database_path}: {error}")
+        where = "DATABASE_URL" if settings.database_url else settings.database_path
+        return CheckResult(name, False, f"cannot open {where}: {error}")
     try:
         version = await database.schema_version()
         personas = await PersonaStore(database).count()
+        where = database.describe()
     finally:
         await database.close()
-    return CheckResult(name, True, f"{settings.database_path} (schema {version}, {personas} personas)")
+    # Opening migrates: reaching here, the schema is the latest this version of the bot knows.
+    return CheckResult(name, True, f"{where} (schema {version}, current; {personas} personas)")
 
 
 async def check_chat_model(settings: Settings, session: aiohttp.ClientSession) -> CheckResult:

@@ -26,7 +26,7 @@ from bot.roleplay.service import RoleplayService
 from bot.settings import Settings
 from bot.tree import BotCommandTree
 from storage.casts import CastStore
-from storage.database import Database
+from storage.database import Database, open_database
 from storage.jobs import JobStore
 from storage.personas import PersonaStore
 from storage.roleplay import RoleplayStore
@@ -67,7 +67,7 @@ class PersonaBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        self.database = await Database.open(settings.database_path)
+        self.database = await open_database(url=settings.database_url, path=settings.database_path)
         self.jobs = JobStore(self.database)
         self.personas = PersonaStore(self.database)
         self.casts = CastStore(self.database)

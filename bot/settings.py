@@ -14,15 +14,23 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_PATH = PROJECT_ROOT / "data" / "bot.sqlite3"
 
 
-class Settings(BaseSettings):
+class StorageSettings(BaseSettings):
+    """Where the data lives: all that `python -m bot copy-db` needs, with no tokens required."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
+    # Unset: the SQLite file at DATABASE_PATH, nothing to install. postgresql://...: a PostgreSQL
+    # database that several bot processes can share.
+    database_url: str | None = Field(None, pattern=r"^(postgres|postgresql)://")
+    database_path: Path = DEFAULT_DATABASE_PATH
+
+
+class Settings(StorageSettings):
     discord_token: SecretStr
     humalike_token: SecretStr
     humalike_base_url: str = "https://api.humalike.com"
     humalike_timeout_seconds: float = Field(15.0, gt=0)
 
-    database_path: Path = DEFAULT_DATABASE_PATH
     dev_guild_id: int | None = None
 
     # Following a job: first poll soon, then as often as the job is likely to have ended
@@ -65,6 +73,13 @@ def load_settings(**overrides: object) -> Settings:
         # Must stay: pydantic-settings fills the required tokens from the environment, which
         # a type checker cannot see in the constructor's signature.
         return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_settings_error(error)) from None
+
+
+def load_storage_settings() -> StorageSettings:
+    try:
+        return StorageSettings()
     except ValidationError as error:
         raise SettingsError(describe_settings_error(error)) from None
 

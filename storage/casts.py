@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.database import Database
+from storage.database import Database, Transaction
 from storage.models import Job, JobState, NewPersona, Persona, name_key
 from storage.names import insert_with_free_name, name_patterns
 from storage.personas import insert_persona
@@ -32,20 +30,20 @@ class CastStore:
 
         Keyed by the job, so a second call (a restart, a duplicate poll) returns the first save.
         """
-        async with self._db.transaction() as connection:
-            async with connection.execute("SELECT id FROM casts WHERE job_id = ?", (job.id,)) as cursor:
-                existing = await cursor.fetchone()
+        async with self._db.transaction() as transaction:
+            await transaction.lock(f"population:{job.id}")  # two processes polling it at once
+            existing = await transaction.fetch_one("SELECT id FROM casts WHERE job_id = ?", (job.id,))
             if existing is None:
-                cast_id = await _insert_cast(connection, job, cast_name, now)
+                cast_id = await _insert_cast(transaction, job, cast_name, now)
                 for position, member in enumerate(members):
-                    persona_id = await insert_persona(connection, member)
-                    await connection.execute(
+                    persona_id = await insert_persona(transaction, member)
+                    await transaction.execute(
                         "INSERT INTO cast_members (cast_id, persona_id, position) VALUES (?, ?, ?)",
                         (cast_id, persona_id, position),
                     )
             else:
                 cast_id = existing[0]
-            await connection.execute(
+            await transaction.execute(
                 "UPDATE jobs SET state = ?, finished_at = COALESCE(finished_at, ?) WHERE id = ?",
                 (JobState.SUCCEEDED.value, now, job.id),
             )
@@ -95,12 +93,12 @@ class CastStore:
 
 _INSERT_CAST = (
     "INSERT INTO casts (guild_id, name, name_key, job_id, creator_id, prompt, created_at)"
-    " VALUES (:guild_id, :name, :name_key, :job_id, :creator_id, :prompt, :created_at)"
+    " VALUES (:guild_id, :name, :name_key, :job_id, :creator_id, :prompt, :created_at) RETURNING id"
 )
 
 
-async def _insert_cast(connection: aiosqlite.Connection, job: Job, name: str, now: float) -> int:
+async def _insert_cast(transaction: Transaction, job: Job, name: str, now: float) -> int:
     values = {"guild_id": job.guild_id, "job_id": job.id, "creator_id": job.user_id, "prompt": job.sketch}
     return await insert_with_free_name(
-        connection, table="casts", insert=_INSERT_CAST, name=name, values={**values, "created_at": now}
+        transaction, table="casts", insert=_INSERT_CAST, name=name, values={**values, "created_at": now}
     )

@@ -1,204 +1,93 @@
-"""The SQLite connection and its numbered migrations.
+"""The database the stores share: an SQLite file by default, PostgreSQL when a URL is given.
 
-Migrations are `storage/migrations/NNNN_name.sql`, applied in order at start-up
-and tracked with `PRAGMA user_version`, so an existing database is upgraded
-in place and never rebuilt.
+Stores write SQL that both engines run: `?` or `:name` parameters, `RETURNING`,
+`ON CONFLICT`, `LIKE ... ESCAPE`. Where they must differ (locking, leases), a store
+asks `database.backend`. Migrations are numbered in step for both backends:
+`storage/migrations/NNNN_*.sql` for SQLite, `storage/migrations/postgres/NNNN_*.sql`
+for PostgreSQL.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
-import aiosqlite
-
-log = logging.getLogger(__name__)
-
+Backend = Literal["sqlite", "postgresql"]
+Params = Iterable[Any] | Mapping[str, Any]
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# Writes committed together at most: enough to share a disk sync widely, few enough that
-# the first callers of a burst are answered without waiting for the last.
-GROUP_LIMIT = 32
+_MIGRATION_PACKAGES: dict[Backend, str] = {"sqlite": "storage.migrations", "postgresql": "storage.migrations.postgres"}
 
 
-def migrations() -> list[tuple[int, str]]:
-    """(version, sql) for every migration shipped with the package, in order."""
+class Row(Protocol):
+    """A result row: by position or by column name, and `dict(row)` gives every column."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def keys(self) -> Iterable[str]: ...
+
+
+class Transaction(Protocol):
+    """Statements run together: all of them commit, or none."""
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+    async def execute(self, sql: str, params: Params = ()) -> int: ...
+
+    async def lock(self, key: str) -> None:
+        """Until this transaction ends, no other transaction (in any process) holds a lock on `key`."""
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A statement that may fail (a name clash) without undoing the rest of the transaction."""
+        ...
+
+
+class Database(Protocol):
+    backend: Backend
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement; the number of rows it changed, once committed."""
+        ...
+
+    async def write_returning(self, sql: str, params: Params = (), *, serialize_on: str | None = None) -> list[Row]:
+        """Run one write with a RETURNING clause; its rows, once committed.
+
+        `serialize_on`: writes with the same key never run at once, so a statement that counts
+        rows before inserting (a member's job limit) stays exact across processes too.
+        """
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+    async def schema_version(self) -> int: ...
+    async def close(self) -> None: ...
+
+    def describe(self) -> str:
+        """Where the data lives, safe to print: a path, or a URL without its password."""
+        ...
+
+
+async def open_database(*, url: str | None, path: Path | str) -> Database:
+    """PostgreSQL at `url` when one is given, else the SQLite file at `path`; migrated to the latest schema."""
+    if url:
+        from storage.postgres import PostgresDatabase  # asyncpg is needed only by those who use it
+
+        return await PostgresDatabase.open(url)
+    from storage.sqlite import SqliteDatabase
+
+    return await SqliteDatabase.open(path)
+
+
+def migrations(backend: Backend = "sqlite") -> list[tuple[int, str]]:
+    """(version, sql) for every migration of `backend` shipped with the package, in order."""
     found = []
-    for entry in resources.files("storage.migrations").iterdir():
+    for entry in resources.files(_MIGRATION_PACKAGES[backend]).iterdir():
         match = MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
-
-
-@dataclass
-class _Write:
-    sql: str
-    params: tuple[Any, ...]
-    returning: bool
-    done: asyncio.Future[Any]
-
-
-class Database:
-    """One aiosqlite connection in autocommit mode.
-
-    Every write goes through `write()`, `write_returning()` or `transaction()`,
-    which share a lock: coroutines interleave on one connection, and without the
-    lock one coroutine's statement could land inside another's open transaction.
-
-    Single writes are committed in groups: the writes that queue up while one
-    commit is on disk go together in the next transaction, each statement still
-    failing or succeeding on its own, and each caller answered once its write is
-    committed. A burst of commands then costs a few disk syncs, not one each.
-    """
-
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self.connection = connection
-        self._write_lock = asyncio.Lock()
-        self._queued: list[_Write] = []
-        self._committer: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def open(cls, path: Path | str) -> Database:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            connection.row_factory = aiosqlite.Row
-            for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"):
-                async with connection.execute(pragma):
-                    pass  # close each cursor: an open one blocks the migrations' COMMIT
-            database = cls(connection)
-            await database.migrate()
-        except BaseException:
-            await connection.close()  # its worker thread would otherwise keep the process alive
-            raise
-        return database
-
-    async def close(self) -> None:
-        if self._committer is not None:
-            await asyncio.gather(self._committer, return_exceptions=True)  # queued writes land first
-        await self.connection.close()
-
-    async def schema_version(self) -> int:
-        row = await self.fetch_one("PRAGMA user_version")
-        return row[0] if row else 0
-
-    async def migrate(self) -> int:
-        current = await self.schema_version()
-        for version, sql in migrations():
-            if version <= current:
-                continue
-            log.info("Applying database migration %04d", version)
-            async with self._write_lock:
-                # One script: the schema change and its version bump commit together.
-                await self.connection.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-            current = version
-        return current
-
-    # Reads and RETURNING writes are one trip to the database thread each (execute and fetch
-    # together) rather than three (execute, fetch, close): under a burst of commands every trip
-    # is a wake-up of both threads, and the write lock is held across them.
-
-    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        rows = await self.connection.execute_fetchall(sql, tuple(params))
-        return next(iter(rows), None)
-
-    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        return list(await self.connection.execute_fetchall(sql, tuple(params)))
-
-    async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one write statement; returns the number of rows it changed, once committed."""
-        result: int = await self._queue(sql, params, returning=False)
-        return result
-
-    async def write_returning(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """Run one write statement with a RETURNING clause; its rows, once committed."""
-        result: list[aiosqlite.Row] = await self._queue(sql, params, returning=True)
-        return result
-
-    def _queue(self, sql: str, params: Iterable[Any], *, returning: bool) -> asyncio.Future[Any]:
-        write = _Write(sql, tuple(params), returning, asyncio.get_running_loop().create_future())
-        self._queued.append(write)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_queued(), name="database-group-commit")
-        return write.done
-
-    async def _commit_queued(self) -> None:
-        while self._queued:
-            async with self._write_lock:
-                # A caller that stopped waiting before its turn is not written, as before grouping.
-                taken, self._queued = self._queued[:GROUP_LIMIT], self._queued[GROUP_LIMIT:]
-                group = [write for write in taken if not write.done.cancelled()]
-                try:
-                    await self._commit_group(group)
-                except asyncio.CancelledError:
-                    for write in group:
-                        write.done.cancel()
-                    raise
-                except Exception as error:  # the connection itself failed: every caller hears it
-                    for write in group:
-                        _answer(write, None, error)
-
-    async def _commit_group(self, group: list[_Write]) -> None:
-        if len(group) <= 1:
-            for write in group:  # alone: autocommit, one trip
-                _answer(write, *await self._outcome(write))
-            return
-        await self._run("BEGIN IMMEDIATE")
-        try:
-            outcomes = []
-            for write in group:
-                result, error = await self._outcome(write)
-                if error is not None and not self.connection.in_transaction:
-                    raise error  # SQLite rolled the whole group back (a full disk, say)
-                outcomes.append((result, error))
-            await self._run("COMMIT")
-        except BaseException:
-            if self.connection.in_transaction:
-                await self._run("ROLLBACK")
-            raise
-        for write, (result, error) in zip(group, outcomes, strict=True):
-            _answer(write, result, error)
-
-    async def _outcome(self, write: _Write) -> tuple[Any, sqlite3.Error | None]:
-        """The statement's result, or its error: in a group, a failing statement fails only itself."""
-        try:
-            if write.returning:
-                return list(await self.connection.execute_fetchall(write.sql, write.params)), None
-            # A finished write statement holds nothing open: no second trip to close its cursor.
-            cursor = await self.connection.execute(write.sql, write.params)
-            return cursor.rowcount, None
-        except sqlite3.Error as error:
-            return None, error
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write_lock:
-            await self._run("BEGIN IMMEDIATE")
-            try:
-                yield self.connection
-            except BaseException:
-                await self._run("ROLLBACK")
-                raise
-            await self._run("COMMIT")
-
-    async def _run(self, sql: str) -> None:
-        async with self.connection.execute(sql):
-            pass
-
-
-def _answer(write: _Write, result: Any, error: BaseException | None) -> None:
-    if write.done.done():
-        return
-    if error is not None:
-        write.done.set_exception(error)
-    else:
-        write.done.set_result(result)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from storage.database import Database
+from storage.errors import IntegrityError
 from storage.models import UNFINISHED_STATES, Job, JobKind, JobState
 
 _UNFINISHED = ", ".join(f"'{state}'" for state in UNFINISHED_STATES)
@@ -45,6 +45,7 @@ class JobStore:
 
         One statement, so the limit check and the insert are atomic without a transaction: this is
         on the path to answering the member, and a burst of commands queues on the one connection.
+        Serialised per member, so processes sharing a database keep the limit exact too.
         """
         try:
             rows = await self._db.write_returning(
@@ -69,8 +70,9 @@ class JobStore:
                     user_id,
                     max_in_flight,
                 ),
+                serialize_on=f"member-jobs:{user_id}",
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise AlreadyRetried() from None
         if not rows:
             row = await self._db.fetch_one(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 
-import aiosqlite
-
+from storage.database import Transaction
+from storage.errors import IntegrityError
 from storage.models import MAX_NAME_LENGTH, name_key
 
 # "Sam", then "Sam (2)", "Sam (3)", ...: a clash never loses a paid-for persona.
@@ -26,12 +25,12 @@ def name_patterns(typed: str) -> tuple[str, str]:
 
 
 async def insert_with_free_name(
-    connection: aiosqlite.Connection, *, table: str, insert: str, name: str, values: Mapping[str, object]
+    transaction: Transaction, *, table: str, insert: str, name: str, values: Mapping[str, object]
 ) -> int:
     """Insert under `name`, else "name (2)", "name (3)"...; returns the new row's id.
 
-    `insert` adds one row of `table` (unique on guild and `name_key`) from named parameters:
-    `values` and, for each candidate, `:name` and `:name_key`. `values` holds `guild_id`.
+    `insert` adds one row of `table` (unique on guild and `name_key`) from named parameters,
+    `RETURNING id`: `values` and, for each candidate, `:name` and `:name_key`. `values` holds `guild_id`.
     """
     taken: set[str] = set()
     for attempt in range(1, MAX_NAME_SUFFIX + 1):
@@ -39,18 +38,19 @@ async def insert_with_free_name(
         if name_key(candidate) in taken:
             continue
         try:
-            async with connection.execute(
-                insert, {**values, "name": candidate, "name_key": name_key(candidate)}
-            ) as cursor:
-                assert cursor.lastrowid is not None
-                return cursor.lastrowid
-        except sqlite3.IntegrityError as error:
+            async with transaction.savepoint():
+                row = await transaction.fetch_one(
+                    insert, {**values, "name": candidate, "name_key": name_key(candidate)}
+                )
+            assert row is not None  # RETURNING id
+            return int(row[0])
+        except IntegrityError as error:
             if "name_key" not in str(error):
                 raise  # another constraint (the enhancement id): not a clash of names
         if attempt == 1:
             # Clashed: find every numbered name already taken in one query, not one insert each.
             keys = [name_key(numbered(name, later)) for later in range(2, MAX_NAME_SUFFIX + 1)]
-            rows = await connection.execute_fetchall(
+            rows = await transaction.fetch_all(
                 f"SELECT name_key FROM {table} WHERE guild_id = ? AND name_key IN ({','.join('?' * len(keys))})",
                 (values["guild_id"], *keys),
             )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.database import Database
+from storage.database import Database, Transaction
+from storage.errors import IntegrityError
 from storage.models import JobState, NewPersona, Persona, name_key
 from storage.names import insert_with_free_name, name_patterns
 
@@ -89,7 +87,7 @@ class PersonaStore:
                 "UPDATE personas SET name = ?, name_key = ?, system_prompt = ?, updated_at = ? WHERE id = ?",
                 (name, name_key(name), system_prompt, now, persona.id),
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise NameTaken(name) from None
         updated = await self.get(persona.id)
         assert updated is not None
@@ -100,8 +98,8 @@ class PersonaStore:
 
     async def save_imported(self, persona: NewPersona) -> Persona:
         """Save a persona that came from a card file, with a numbered name if the name is taken."""
-        async with self._db.transaction() as connection:
-            persona_id = await insert_persona(connection, persona)
+        async with self._db.transaction() as transaction:
+            persona_id = await insert_persona(transaction, persona)
         saved = await self.get(persona_id)
         assert saved is not None
         return saved
@@ -112,39 +110,39 @@ class PersonaStore:
         Keyed by the enhancement id, so a second call (a restart, a duplicate
         poll) finds the first save instead of making another.
         """
-        async with self._db.transaction() as connection:
-            async with connection.execute(
+        async with self._db.transaction() as transaction:
+            await transaction.lock(f"enhancement:{persona.enhancement_id}")  # two processes polling it at once
+            existing = await transaction.fetch_one(
                 "SELECT * FROM personas WHERE enhancement_id = ?", (persona.enhancement_id,)
-            ) as cursor:
-                existing = await cursor.fetchone()
+            )
             if existing is not None:
                 first = Persona.from_row(existing)
-                await _close_job(connection, job_id, first.id, persona.created_at)
+                await _close_job(transaction, job_id, first.id, persona.created_at)
                 return SavedPersona(first, newly_saved=False)
-            persona_id = await insert_persona(connection, persona)
-            await _close_job(connection, job_id, persona_id, persona.created_at)
-            async with connection.execute("SELECT * FROM personas WHERE id = ?", (persona_id,)) as cursor:
-                saved = Persona.from_row(await cursor.fetchone())
-            return SavedPersona(saved, newly_saved=True)
+            persona_id = await insert_persona(transaction, persona)
+            await _close_job(transaction, job_id, persona_id, persona.created_at)
+            saved = await transaction.fetch_one("SELECT * FROM personas WHERE id = ?", (persona_id,))
+            assert saved is not None  # inserted above, in this transaction
+            return SavedPersona(Persona.from_row(saved), newly_saved=True)
 
 
 _INSERT = (
     "INSERT INTO personas (guild_id, name, name_key, creator_id, creator_name, enhancement_id, humalike_persona_id,"
     " fields_json, system_prompt, markdown, sketch, grounding, created_at, updated_at)"
     " VALUES (:guild_id, :name, :name_key, :creator_id, :creator_name, :enhancement_id, :humalike_persona_id,"
-    " :fields_json, :system_prompt, :markdown, :sketch, :grounding, :created_at, :updated_at)"
+    " :fields_json, :system_prompt, :markdown, :sketch, :grounding, :created_at, :updated_at) RETURNING id"
 )
 
 
-async def insert_persona(connection: aiosqlite.Connection, persona: NewPersona) -> int:
+async def insert_persona(transaction: Transaction, persona: NewPersona) -> int:
     """Insert one persona inside the caller's transaction, its name numbered on a clash; its id."""
     return await insert_with_free_name(
-        connection, table="personas", insert=_INSERT, name=persona.name, values=persona.row()
+        transaction, table="personas", insert=_INSERT, name=persona.name, values=persona.row()
     )
 
 
-async def _close_job(connection: aiosqlite.Connection, job_id: int, persona_id: int, now: float) -> None:
-    await connection.execute(
+async def _close_job(transaction: Transaction, job_id: int, persona_id: int, now: float) -> None:
+    await transaction.execute(
         "UPDATE jobs SET state = ?, persona_id = ?, finished_at = COALESCE(finished_at, ?) WHERE id = ?",
         (JobState.SUCCEEDED.value, persona_id, now, job_id),
     )

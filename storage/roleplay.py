@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
 from storage.database import Database
+from storage.errors import IntegrityError
 
 # mention: answers when named, replied to or mentioned; always: answers every member message.
 RoleplayMode = Literal["mention", "always"]
@@ -63,29 +63,28 @@ class RoleplayStore:
         now: float,
         max_active_in_guild: int,
     ) -> Session:
-        async with self._db.transaction() as connection:
-            async with connection.execute(
+        async with self._db.transaction() as transaction:
+            await transaction.lock(f"roleplay-guild:{guild_id}")  # the count below stays true until commit
+            counted = await transaction.fetch_one(
                 "SELECT COUNT(*) FROM roleplay_sessions WHERE guild_id = ? AND ended_at IS NULL", (guild_id,)
-            ) as cursor:
-                counted = await cursor.fetchone()
+            )
             active = counted[0] if counted else 0
             if active >= max_active_in_guild:
                 raise TooManyActive(active)
             try:
-                async with connection.execute(
+                inserted = await transaction.fetch_one(
                     "INSERT INTO roleplay_sessions (guild_id, channel_id, persona_id, mode, started_by, started_at,"
-                    " last_activity_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " last_activity_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (guild_id, channel_id, persona_id, mode, started_by, now, now),
-                ) as cursor:
-                    session_id = cursor.lastrowid
-            except sqlite3.IntegrityError:
+                )
+            except IntegrityError:
                 raise AlreadyActive() from None
-            async with connection.execute(
+            assert inserted is not None  # RETURNING id
+            row = await transaction.fetch_one(
                 f"SELECT {_SESSION_COLUMNS} FROM roleplay_sessions s JOIN personas p ON p.id = s.persona_id"
                 " WHERE s.id = ?",
-                (session_id,),
-            ) as cursor:
-                row = await cursor.fetchone()
+                (inserted[0],),
+            )
             assert row is not None  # inserted above, in this transaction
             return Session(**dict(row))
 
@@ -119,8 +118,8 @@ class RoleplayStore:
         self, *, message_id: int, channel_id: int, persona_id: int, session_id: int, now: float
     ) -> None:
         await self._db.write(
-            "INSERT OR IGNORE INTO persona_messages (message_id, channel_id, persona_id, session_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO persona_messages (message_id, channel_id, persona_id, session_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
             (message_id, channel_id, persona_id, session_id, now),
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ import simcord
 from bot.core import PersonaBot
 from bot.errors import UserFacingError
 from bot.settings import Settings
-from storage.database import Database
+from storage.database import open_database
+from tests.databases import postgres_schema
 from tests.fakes.chat_model import DEFAULT_API_KEY as CHAT_KEY
 from tests.fakes.chat_model import DEFAULT_MODEL as CHAT_MODEL
 from tests.fakes.chat_model import FakeChatModel
@@ -95,14 +97,29 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+async def database_url() -> AsyncIterator[str | None]:
+    """The bot's DATABASE_URL: none (its SQLite file), or with TEST_DATABASE=postgresql a fresh schema."""
+    if os.environ.get("TEST_DATABASE", "sqlite") != "postgresql":
+        yield None
+        return
+    async with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
 def settings(
-    tmp_path: Path, fake_humalike: FakeHumalike, fake_chat: FakeChatModel, settings_overrides: dict[str, Any]
+    tmp_path: Path,
+    fake_humalike: FakeHumalike,
+    fake_chat: FakeChatModel,
+    settings_overrides: dict[str, Any],
+    database_url: str | None,
 ) -> Settings:
     chat_model = {
         "chat_model_base_url": fake_chat.base_url,
         "chat_model_name": CHAT_MODEL,
         "chat_model_api_key": CHAT_KEY,
         "chat_model_timeout_seconds": 5.0,
+        "database_url": database_url,
     }
     return make_settings(tmp_path / "bot.sqlite3", fake_humalike.base_url, **{**chat_model, **settings_overrides})  # type: ignore[arg-type]
 
@@ -178,7 +195,7 @@ class World:
 
     async def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         """Read the bot's database through a connection of our own, as an admin would."""
-        database = await Database.open(self.settings.database_path)
+        database = await open_database(url=self.settings.database_url, path=self.settings.database_path)
         try:
             return [dict(row) for row in await database.fetch_all(sql, params)]
         finally:

@@ -19,6 +19,7 @@ import pytest
 from bot.check import CheckResult, check_chat_model, check_database, check_discord, check_humalike, run_checks
 from bot.settings import Settings
 from storage.database import migrations
+from tests.databases import postgres_schema
 from tests.fakes.humalike import FakeHumalike, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +154,34 @@ async def test_the_database_check_creates_the_file_and_reports_the_schema(tmp_pa
     latest = max(version for version, _ in migrations())
     assert f"schema {latest}," in result.line()
     assert "0 personas" in result.line()
+
+
+async def test_the_database_check_names_the_sqlite_backend_and_a_current_schema(tmp_path: Path) -> None:
+    result = await check_database(make_settings(tmp_path, "http://unused", database_path=tmp_path / "x.sqlite3"))
+
+    assert f"SQLite file {tmp_path / 'x.sqlite3'}" in result.line()
+    assert "current" in result.line()
+
+
+async def test_the_database_check_names_postgresql_without_its_password(tmp_path: Path) -> None:
+    async with postgres_schema() as url:
+        with_password = url.replace("postgres@", "postgres:hunter2@")  # trust auth ignores it
+        result = await check_database(make_settings(tmp_path, "http://unused", database_url=with_password))
+
+    assert result.ok is True
+    latest = max(version for version, _ in migrations("postgresql"))
+    assert result.line().startswith("[ok  ] Database: PostgreSQL postgresql://postgres@127.0.0.1:5432/test")
+    assert f"schema {latest}, current" in result.line()
+    assert "hunter2" not in result.line() and "search_path" not in result.line()
+
+
+async def test_an_unreachable_postgresql_fails_the_check_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql://bot:hunter2@127.0.0.1:1/bot"  # nothing listens on port 1
+    result = await check_database(make_settings(tmp_path, "http://unused", database_url=url))
+
+    assert result.ok is False
+    assert result.line().startswith("[FAIL] Database:")
+    assert "hunter2" not in result.line()
 
 
 async def test_a_database_under_a_regular_file_fails(tmp_path: Path) -> None:

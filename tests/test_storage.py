@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from storage.database import Database, migrations
+from storage.database import Backend, Database, migrations, open_database
 from storage.jobs import AlreadyRetried, JobStore, TooManyJobs
 from storage.models import Job, JobState, NewPersona
 from storage.personas import PersonaStore, SavedPersona
+from storage.sqlite import SqliteDatabase
+from tests.databases import BACKENDS, database_location, fresh_database
 from tests.fakes.humalike import sam_persona
 
 GUILD = 1001
@@ -31,9 +33,22 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "bot.sqlite3"
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-async def database(db_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(db_path)
+async def database(backend: Backend, tmp_path: Path) -> AsyncIterator[Database]:
+    """Every store test runs on SQLite and on PostgreSQL, each time on an empty database."""
+    async with fresh_database(backend, tmp_path) as db:
+        yield db
+
+
+@pytest.fixture
+async def sqlite_database(db_path: Path) -> AsyncIterator[SqliteDatabase]:
+    """For what only the SQLite backend does: its file, its pragmas, its group commit."""
+    db = await SqliteDatabase.open(db_path)
     yield db
     await db.close()
 
@@ -102,7 +117,10 @@ async def count(database: Database, table: str) -> int:
 # --- Migrations ---------------------------------------------------------------------------------
 
 
-async def test_migrations_create_the_schema_and_set_user_version(database: Database, db_path: Path) -> None:
+async def test_migrations_create_the_schema_and_set_user_version(
+    sqlite_database: SqliteDatabase, db_path: Path
+) -> None:
+    database = sqlite_database
     latest = max(version for version, _ in migrations())
 
     [main] = await database.fetch_all("PRAGMA database_list")
@@ -114,11 +132,31 @@ async def test_migrations_create_the_schema_and_set_user_version(database: Datab
     assert row is not None and row[0] == "wal"
 
 
+def test_both_backends_have_the_same_migration_numbers() -> None:
+    assert [version for version, _ in migrations("postgresql")] == [version for version, _ in migrations("sqlite")]
+
+
+async def test_postgresql_migrations_create_every_table_sqlite_has(tmp_path: Path) -> None:
+    async with fresh_database("postgresql", tmp_path) as database:
+        assert await database.schema_version() == max(version for version, _ in migrations("postgresql"))
+        rows = await database.fetch_all(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    async with fresh_database("sqlite", tmp_path) as reference:
+        expected = await reference.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert {row[0] for row in rows} - {"schema_version"} == {row[0] for row in expected} - {"sqlite_sequence"}
+
+
 async def test_reopening_keeps_the_data_and_does_not_rerun_migrations(
-    db_path: Path, caplog: pytest.LogCaptureFixture
+    backend: Backend, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="storage.database")
-    first = await Database.open(db_path)
+    async with database_location(backend, tmp_path) as (url, path):
+        await _reopen_and_compare(url, path, caplog)
+
+
+async def _reopen_and_compare(url: str | None, db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="storage")
+    first = await open_database(url=url, path=db_path)
     job = await started_job(JobStore(first))
     saved = await save(PersonaStore(first), job)
     version = await first.schema_version()
@@ -126,7 +164,7 @@ async def test_reopening_keeps_the_data_and_does_not_rerun_migrations(
     assert "Applying database migration" in caplog.text
     caplog.clear()
 
-    second = await Database.open(db_path)
+    second = await open_database(url=url, path=db_path)
     try:
         assert "Applying database migration" not in caplog.text
         assert await second.schema_version() == version
@@ -243,14 +281,20 @@ async def test_a_write_that_fails_in_a_burst_fails_alone(jobs: JobStore, databas
         return_exceptions=True,
     )
 
-    assert [type(outcome) for outcome in outcomes] == [Job, Job, AlreadyRetried, Job]
+    bobs, retries = [outcomes[0], outcomes[3]], [outcomes[1], outcomes[2]]
+    assert [type(outcome) for outcome in bobs] == [Job, Job]
+    if database.backend == "sqlite":  # one connection: the first to ask is the first served
+        assert [type(outcome) for outcome in retries] == [Job, AlreadyRetried]
+    else:  # a pool: either retry may win, but only one
+        assert sorted(type(outcome).__name__ for outcome in retries) == ["AlreadyRetried", "Job"]
     assert await count(database, "jobs") == 4
     for outcome in outcomes:
         if isinstance(outcome, Job):
             assert await jobs.get(outcome.id) == outcome
 
 
-async def test_writes_queued_together_share_commits(database: Database) -> None:
+async def test_writes_queued_together_share_commits(sqlite_database: SqliteDatabase) -> None:
+    database = sqlite_database
     statements: list[str] = []
     await database.connection.set_trace_callback(statements.append)
 
@@ -278,7 +322,7 @@ async def test_a_write_given_up_before_its_turn_is_not_made(jobs: JobStore, data
 
 
 async def test_closing_the_database_waits_for_queued_writes(db_path: Path) -> None:
-    database = await Database.open(db_path)
+    database = await SqliteDatabase.open(db_path)
     jobs = JobStore(database)
     pending = [asyncio.ensure_future(new_job(jobs, user=user)) for user in range(1, 21)]
     await asyncio.sleep(0)
@@ -286,7 +330,7 @@ async def test_closing_the_database_waits_for_queued_writes(db_path: Path) -> No
     await database.close()
 
     assert all(isinstance(task.result(), Job) for task in pending)
-    reopened = await Database.open(db_path)
+    reopened = await SqliteDatabase.open(db_path)
     try:
         assert await count(reopened, "jobs") == 20
     finally:
@@ -457,7 +501,7 @@ async def test_a_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path
         )
     old.close()
 
-    database = await Database.open(path)
+    database = await SqliteDatabase.open(path)
     try:
         assert await database.schema_version() == max(version for version, _ in migrations())
         [row] = await database.fetch_all("SELECT name, system_prompt, creator_name FROM personas")
@@ -475,7 +519,7 @@ async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_pa
     path = tmp_path / "old.sqlite3"
     shutil.copy(Path(__file__).parent / "data" / f"schema-{version}.sqlite3", path)
 
-    database = await Database.open(path)
+    database = await SqliteDatabase.open(path)
     try:
         assert await database.schema_version() == max(number for number, _ in migrations())
         [persona] = await database.fetch_all("SELECT name, system_prompt, fields_json FROM personas")
