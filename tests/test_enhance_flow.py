@@ -126,10 +126,13 @@ async def test_inferred_names_that_clash_get_a_number(world: World) -> None:
     await world.enhance(member=world.bob)
     await world.env.advance_time(15)
 
-    names = [persona["name"] for persona in await world.personas()]
-    assert names == ["Sam Okafor", "Sam Okafor (2)"]
-    second_card = world.message((await world.jobs())[1]["message_id"])
-    assert "already taken" in second_card.content
+    personas = {persona["id"]: persona["name"] for persona in await world.personas()}
+    assert sorted(personas.values()) == ["Sam Okafor", "Sam Okafor (2)"]
+    # Which of the two saves lands first is the database's to decide (on PostgreSQL, either).
+    for job in await world.jobs():
+        card = world.message(job["message_id"])
+        numbered = personas[job["persona_id"]].endswith("(2)")
+        assert ("already taken" in card.content) == numbered
 
 
 async def test_unknown_keys_in_humalike_answers_are_ignored(world: World) -> None:
