@@ -139,6 +139,11 @@ class ConfirmDelete(OwnedView):
 
     @discord.ui.button(label="Delete", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmDelete]) -> None:
+        # Asked and pressed may be minutes apart: the member may have lost Manage Server (or the
+        # role giving it) meanwhile, so who may delete is decided again, on the persona as it is now.
+        current = await self.personas.get(self.persona.id)
+        if current is not None:
+            check_may_change(member_of(interaction), current, "delete")
         self.stop()
         deleted = await self.personas.delete(self.persona.id)
         if deleted:

@@ -161,6 +161,20 @@ async def test_delete_asks_first_and_ends_the_personas_roleplay(world: World) ->
     assert len(world.chat.requests) == requests
 
 
+async def test_a_member_who_lost_manage_server_after_asking_cannot_confirm_the_delete(world: World) -> None:
+    await make(world, "Sam")  # alice's; ada may delete it only through her Manage Server role
+    asked = await world.admin.slash(world.channel, "persona delete", name="Sam")
+    admins = world.guild.roles["Admins"]
+    world.env.backend.remove_member_role(world.guild.id, world.admin.id, admins.id)
+
+    pressed = await world.admin.click(asked.response, label="Delete")
+
+    assert pressed.ephemeral
+    assert "Only whoever made “Sam” or a member with Manage Server can delete it" in pressed.response.content
+    assert [p["name"] for p in await world.personas()] == ["Sam"]
+    assert len(world.refusals()) == 1
+
+
 async def test_keep_it_deletes_nothing(world: World) -> None:
     await make(world, "Sam")
     asked = await world.alice.slash(world.channel, "persona delete", name="Sam")
