@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # After this long a job is reported as timed out; it is still followed, and saved if it succeeds.
     job_deadline_seconds: float = Field(1800.0, gt=0)
     max_jobs_per_user: int = Field(3, ge=1)
+    # /persona import: cards one member may send a minute (reading a hostile card costs CPU).
+    persona_imports_per_minute: int = Field(5, ge=1)
 
     # Optional: an OpenAI-compatible chat model, used by /roleplay.
     chat_model_base_url: str | None = None
@@ -47,6 +49,8 @@ class Settings(BaseSettings):
     roleplay_channel_cooldown_seconds: float = Field(2.0, ge=0)
     roleplay_history_messages: int = Field(30, ge=1)
     roleplay_history_chars: int = Field(8000, ge=200)
+    # The most of a persona's system prompt the model is sent each turn (its beginning is kept).
+    roleplay_system_prompt_chars: int = Field(24000, ge=200)
     roleplay_answer_other_bots: bool = False
 
     log_level: str = "INFO"

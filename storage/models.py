@@ -88,6 +88,7 @@ class Persona:
     created_at: float
     updated_at: float
     creator_name: str | None = None
+    origin: str | None = None  # where an imported persona came from; None: made on Humalike
 
     @classmethod
     def from_row(cls, row: Any) -> Persona:
@@ -113,6 +114,7 @@ class NewPersona:
     sketch: str
     grounding: str
     created_at: float
+    origin: str | None = None  # where an imported persona came from; None: made on Humalike
 
     def row(self) -> dict[str, object]:
         """Its columns as named parameters, but for the name, which the insert chooses."""
@@ -129,6 +131,7 @@ class NewPersona:
             "grounding": self.grounding,
             "created_at": self.created_at,
             "updated_at": self.created_at,
+            "origin": self.origin,
         }
 
 
