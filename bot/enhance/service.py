@@ -56,7 +56,6 @@ class EnhancementService:
         self._kinds = all_kinds(humalike, personas, casts)
         self._editor = ReplyEditor(client, jobs)
         self._follower = EnhancementFollower(
-            client,
             jobs=jobs,
             kinds=self._kinds,
             editor=self._editor,
