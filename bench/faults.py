@@ -78,7 +78,7 @@ async def faults(jobs: int, spread: float, seed: int) -> str:
 
         async def settled() -> bool:
             unfinished = await wire.scalar(
-                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'pending', 'running', 'stalled')"
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'sending', 'pending', 'running', 'stalled')"
             )
             return unfinished == 0 and all(first_saved_at(wire, c) is not None for c in commands)
 

@@ -73,7 +73,10 @@ class PersonaBot(commands.Bot):
         self.personas = PersonaStore(self.database)
         self.casts = CastStore(self.database)
         self.roleplay_store = RoleplayStore(self.database)
-        self._http_session = aiohttp.ClientSession()
+        # Humalike's connections, shared by starts and polls; starts take at most a share of them.
+        self._http_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.humalike_max_connections)
+        )
         self.humalike = HumalikeClient(
             self._http_session,
             base_url=settings.humalike_base_url,
@@ -94,7 +97,9 @@ class PersonaBot(commands.Bot):
                 max_backoff=settings.poll_max_backoff_seconds,
             ),
             limits=JobLimits(
-                max_in_flight_per_user=settings.max_jobs_per_user, deadline_seconds=settings.job_deadline_seconds
+                max_in_flight_per_user=settings.max_jobs_per_user,
+                deadline_seconds=settings.job_deadline_seconds,
+                max_concurrent_starts=settings.humalike_max_concurrent_starts,
             ),
         )
         self.roleplay = RoleplayService(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     humalike_token: SecretStr
     humalike_base_url: str = "https://api.humalike.com"
     humalike_timeout_seconds: float = Field(15.0, gt=0)
+    # Connections to Humalike at most, and how many billable starts may be on the wire at once. More
+    # starts wait in the bot's own queue, still "queued" (not sent), leaving connections for the polls
+    # (up to 64 at once, bot/enhance/follower.py): hence fewer starts than connections.
+    humalike_max_connections: int = Field(100, ge=2)
+    humalike_max_concurrent_starts: int = Field(32, ge=1)
 
     database_path: Path = DEFAULT_DATABASE_PATH
     dev_guild_id: int | None = None
@@ -55,6 +60,15 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @model_validator(mode="after")
+    def _starts_leave_connections_for_polls(self) -> Settings:
+        if self.humalike_max_concurrent_starts >= self.humalike_max_connections:
+            raise ValueError(
+                "HUMALIKE_MAX_CONCURRENT_STARTS must be below HUMALIKE_MAX_CONNECTIONS,"
+                " so polls always have connections"
+            )
+        return self
+
     @property
     def chat_model_configured(self) -> bool:
         return bool(self.chat_model_base_url and self.chat_model_name)
@@ -79,6 +93,8 @@ def describe_settings_error(error: ValidationError) -> str:
         key = ".".join(str(part) for part in item["loc"]).upper()
         if item["type"] == "missing":
             problems.append(f"{key} is not set")
-        else:
+        elif key:
             problems.append(f"{key}: {item['msg']}")
+        else:  # a rule between settings, which names them itself
+            problems.append(item["msg"])
     return "; ".join(problems) + " (set it in .env or the environment; see .env.example)"

@@ -9,7 +9,8 @@ from typing import Any
 
 
 class JobState(StrEnum):
-    QUEUED = "queued"  # row written; Humalike has not accepted the job yet
+    QUEUED = "queued"  # row written; its start not sent yet (waiting for a slot, or for a restart)
+    SENDING = "sending"  # its start is (or was) on the wire; Humalike has not confirmed it yet
     PENDING = "pending"
     RUNNING = "running"
     STALLED = "stalled"  # Humalike refused our polls (token); resumed at next start-up

@@ -18,7 +18,7 @@ import pytest
 
 from bot.__main__ import check
 from bot.check import CheckResult, check_chat_model, check_database, check_discord, check_humalike, run_checks
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from storage.database import migrations
 from tests.fakes.chat_model import DEFAULT_MODEL as CHAT_MODEL
 from tests.fakes.chat_model import FakeChatModel
@@ -392,3 +392,18 @@ def test_without_tokens_the_cli_exits_2_with_one_line_and_no_traceback(args: lis
     [line] = output.splitlines()
     assert "DISCORD_TOKEN is not set" in line
     assert "HUMALIKE_TOKEN is not set" in line
+
+
+def test_more_concurrent_starts_than_connections_is_refused_in_one_line() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(
+            _env_file=None,
+            discord_token=DISCORD_TOKEN,
+            humalike_token=HUMALIKE_TOKEN,
+            humalike_max_connections=10,
+            humalike_max_concurrent_starts=10,
+        )
+
+    [line] = str(refused.value).splitlines()
+    assert "HUMALIKE_MAX_CONCURRENT_STARTS must be below HUMALIKE_MAX_CONNECTIONS" in line
+    assert_no_secret(line)

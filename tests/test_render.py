@@ -27,7 +27,7 @@ SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
 CREATED_AT = 1_767_225_600.75
 ALICE_ID = 111_222_333_444_555_666
 PERSONA = Subject("Enhancing a persona")
-UNFINISHED = [JobState.QUEUED, JobState.PENDING, JobState.RUNNING, JobState.STALLED]
+UNFINISHED = [JobState.QUEUED, JobState.SENDING, JobState.PENDING, JobState.RUNNING, JobState.STALLED]
 
 
 def make_job(**overrides: Any) -> Job:
@@ -271,6 +271,7 @@ def test_progress_shows_grounding_start_time_and_who_asked(state: JobState) -> N
 def test_each_progress_state_reads_differently() -> None:
     expected = {
         JobState.QUEUED: "Queued",
+        JobState.SENDING: "Sending",
         JobState.PENDING: "Pending",
         JobState.RUNNING: "Running",
         JobState.STALLED: "Paused",

@@ -58,7 +58,8 @@ COLOURS = {
 }
 
 STATUS_LINES = {
-    JobState.QUEUED: "⏳ **Queued**: handing the sketch to Humalike…",
+    JobState.QUEUED: "⏳ **Queued**: waiting for its turn to be sent to Humalike…",
+    JobState.SENDING: "📨 **Sending**: handing the sketch to Humalike…",
     JobState.PENDING: "🕒 **Pending**: Humalike has accepted the job and queued it.",
     JobState.RUNNING: "✍️ **Running**: Humalike is grounding and writing the persona.",
     JobState.STALLED: "⏸️ **Paused**: Humalike refused the bot's token while checking on this job. "
