@@ -24,15 +24,19 @@ from collections import Counter
 from bench.wire_common import (
     TOKEN_EDIT,
     BenchHumalike,
+    Target,
     add_users,
     append_results,
     bench_harness,
+    done_or_refused,
+    enhance_completeness,
     first_saved_at,
     job_for_sketch,
     lognormal,
     send_enhances,
     sketch_for,
     table,
+    verdict,
     wait_for,
 )
 from tests.fakes.humalike import Fault, Script, Succeed
@@ -78,9 +82,10 @@ async def faults(jobs: int, spread: float, seed: int) -> str:
 
         async def settled() -> bool:
             unfinished = await wire.scalar(
-                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'pending', 'running', 'stalled')"
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'sending', 'pending', 'running', 'stalled')"
             )
-            return unfinished == 0 and all(first_saved_at(wire, c) is not None for c in commands)
+            # A command refused with 10062 is dropped by the bot: nothing more comes of it.
+            return unfinished == 0 and done_or_refused(wire, commands)
 
         done = await wait_for(settled, spread + 600, every=1.0)
         limiter.cancel()
@@ -104,6 +109,8 @@ async def faults(jobs: int, spread: float, seed: int) -> str:
         edits = wire.standin.calls_to("PATCH", TOKEN_EDIT)
         limited = sum(1 for call in edits if call.status == 429)
         polls = sum(humalike.polls.values())
+        # Lost jobs are the run's completeness; started and saved twice are its targets.
+        completeness = await enhance_completeness(wire, commands)
         problems = wire.wire_problems()
 
     saved_twice = (rows - distinct) + sum(1 for count in per_sketch.values() if count > 1)
@@ -120,11 +127,16 @@ async def faults(jobs: int, spread: float, seed: int) -> str:
         ["jobs by state", ", ".join(f"{k} {v}" for k, v in sorted(states.items())), str(error_codes or "")],
         ["Humalike polls", polls, ", ".join(f"{k}: {v}" for k, v in sorted(humalike.injected.items()))],
         ["Discord reply edits", len(edits), f"{limited} answered 429"],
+        ["answers refused with 10062", completeness.refused, "target 0"],
         ["wire problems", len(problems), problems[0] if problems else ""],
     ]
     head = f"{jobs} jobs over {spread:g} s, settled: {done}, wall {wall:.0f} s"
     head += f", HUMALIKE_TIMEOUT_SECONDS={TIMEOUT_SECONDS:g}"
-    return head + "\n\n" + table(["", "count", "note"], figures) + "\n"
+    targets = [
+        Target("no job started twice", started_twice == 0, f"{started_twice} started twice"),
+        Target("no job saved twice", saved_twice == 0, f"{saved_twice} saved twice"),
+    ]
+    return head + "\n\n" + table(["", "count", "note"], figures) + "\n\n" + verdict(completeness, targets) + "\n"
 
 
 def main() -> None:

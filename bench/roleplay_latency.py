@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.wire_common import Completeness, Target, verdict
 from tests.fakes.chat_model import RecordedChat
 from tests.wire.harness import WireHarness
 
@@ -105,7 +106,11 @@ def persona_messages(wire: WireHarness) -> list[Any]:
 
 async def run(messages: int, first_token_delay: float, chunk_delay: float, workdir: Path) -> dict[str, Any]:
     settings = {"POLL_FIRST_DELAY_SECONDS": "0.5", "POLL_INTERVAL_SECONDS": "0.5"}
-    async with WireHarness(workdir, settings=settings) as wire:
+    harness = WireHarness(workdir, settings=settings)
+    # The stand-in shares this process's event loop: checking each body (about 2 ms of CPU) as it
+    # arrives would delay the very stamps measured here. Every body is checked between messages.
+    harness.standin.defer_checks = True
+    async with harness as wire:
         wire.humalike.script_enhancement(pending_for=0.1, running_for=0.2)
         requests = StampedRequests()
         wire.chat.requests = requests
@@ -113,6 +118,7 @@ async def run(messages: int, first_token_delay: float, chunk_delay: float, workd
         wire.chat.sleep = sleeper
         await start_persona(wire)
         before, after, added, totals, bursts, gaps = [], [], [], [], [], []
+        asked_total = answered = 0
         for index in range(messages):
             wire.chat.script_reply(REPLY, chunk_size=8, first_token_delay=first_token_delay, chunk_delay=chunk_delay)
             seen = len(persona_messages(wire))
@@ -122,13 +128,23 @@ async def run(messages: int, first_token_delay: float, chunk_delay: float, workd
                 f"Sam, tip number {index + 1}?", user=wire.alice, channel=wire.channel
             )
             dispatched = time.monotonic()  # the MESSAGE_CREATE frame has been written to the bot's socket
-            await wire.eventually(
-                lambda seen=seen: len(persona_messages(wire)) > seen and persona_messages(wire)[-1].content == REPLY,
-                f"reply {index + 1}",
-            )
-            await wire.eventually(
-                lambda asked=asked: wire.chat.requests[asked].status == 200, "the stream to end", within=5
-            )
+            try:
+                await wire.eventually(
+                    lambda seen=seen: (
+                        len(persona_messages(wire)) > seen and persona_messages(wire)[-1].content == REPLY
+                    ),
+                    f"reply {index + 1}",
+                )
+                await wire.eventually(
+                    lambda asked=asked: wire.chat.requests[asked].status == 200, "the stream to end", within=5
+                )
+            except AssertionError as error:  # no whole reply: the run is incomplete, and says so
+                print(f"reply {index + 1} never completed: {str(error).splitlines()[0]}")
+                if len(wire.chat.requests) > asked:
+                    asked_total += 1
+                break
+            asked_total += 1
+            answered += 1
             request_at = requests.arrived[asked]
             first_token_at = sleeper.first_after(request_at)
             first_post = wire.standin.calls_to("POST", WEBHOOK_POST)[posts_before]
@@ -140,8 +156,10 @@ async def run(messages: int, first_token_delay: float, chunk_delay: float, workd
             versions = [version.at for version in message.versions]
             bursts.append(max_edits_in_a_second(versions))
             gaps.extend(later - earlier for earlier, later in itertools.pairwise(versions))
+            wire.standin.run_deferred_checks()  # while nothing is measured
             await asyncio.sleep(0.3)  # a member reads, then types the next message
         problems = wire.wire_problems()
+        refused = wire.standin.late_callbacks_refused
         typing = len(wire.standin.typing)
         versions_per_message = [len(m.versions) for m in persona_messages(wire)[1:]]
     return {
@@ -154,6 +172,7 @@ async def run(messages: int, first_token_delay: float, chunk_delay: float, workd
         "problems": problems,
         "typing": typing,
         "versions": versions_per_message,
+        "completeness": Completeness(messages, {"sent to the model": asked_total, "answered": answered}, refused),
     }
 
 
@@ -177,25 +196,38 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.first_token_delay * 1000:.0f} ms, then 8-character chunks every {args.chunk_delay * 1000:.0f} ms "
         f"({len(REPLY)} characters)"
     )
+    completeness = result["completeness"]
+    if not result["added"]:
+        print(verdict(completeness, []))
+        return
     print(f"{'ms':<44} | {'p50':>8} | {'p99':>8} | {'min':>8} | {'max':>8}")
     print("-" * 90)
     print(line("(a) message dispatched -> request at model", result["before"]))
     print(line("(b) model's first token -> first webhook POST", result["after"]))
     print(line("(c) added = first words - dispatch - TTFT", result["added"]))
     print(line("    first words - dispatch (incl. TTFT)", result["totals"]))
-    gaps = result["gaps"]
+    gaps = result["gaps"] or [float("inf")]
     print(
         f"\n(d) edits: at most {max(result['bursts'])} edit(s) in any one-second window of a message; "
         f"shortest gap between versions {min(gaps) * 1000:.0f} ms; versions per message "
         f"{min(result['versions'])}-{max(result['versions'])}"
     )
-    print(f"typing indicators sent: {result['typing']}; wire problems: {len(result['problems'])}")
+    print(
+        f"typing indicators sent: {result['typing']}; answers refused with 10062: {completeness.refused}; "
+        f"wire problems: {len(result['problems'])}"
+    )
     for problem in result["problems"][:10]:
         print("  ", problem)
     p50 = statistics.median(result["added"])
-    verdict = "met" if p50 < TARGET_ADDED_P50_MS else f"missed by {p50 - TARGET_ADDED_P50_MS:.0f} ms"
-    edits = "met" if max(result["bursts"]) <= 1 and min(gaps) >= 1.0 else "missed"
-    print(f"Target added p50 < {TARGET_ADDED_P50_MS:.0f} ms: {verdict} (p50 {p50:.1f} ms); <= 1 edit/s: {edits}")
+    targets = [
+        Target(f"added p50 < {TARGET_ADDED_P50_MS:.0f} ms", p50 < TARGET_ADDED_P50_MS, f"p50 {p50:.1f} ms"),
+        Target(
+            "<= 1 edit a second",
+            max(result["bursts"]) <= 1 and min(gaps) >= 1.0,
+            f"at most {max(result['bursts'])} in a second, shortest gap {min(gaps) * 1000:.0f} ms",
+        ),
+    ]
+    print("\n" + verdict(completeness, targets))
 
 
 if __name__ == "__main__":

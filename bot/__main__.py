@@ -11,9 +11,11 @@ from pathlib import Path
 import aiohttp
 import discord
 
-from bot.check import run_checks
+from bot.check import DiscordLogin, discord_login, run_checks
 from bot.copy_db import copy_db
 from bot.core import PersonaBot
+from bot.logs import setup_logging
+from bot.redaction import url_secrets
 from bot.settings import Settings, SettingsError, load_settings, load_storage_settings
 
 log = logging.getLogger("bot")
@@ -45,8 +47,8 @@ async def run(settings: Settings, *, sync_globally: bool) -> None:
         await bot.start(settings.discord_token.get_secret_value())
 
 
-async def check(settings: Settings) -> int:
-    results = await run_checks(settings)
+async def check(settings: Settings, *, login: DiscordLogin = discord_login) -> int:
+    results = await run_checks(settings, login=login)
     for result in results:
         print(result.line())  # noqa: T201 - a CLI report
     return 1 if any(result.ok is False for result in results) else 0
@@ -65,6 +67,16 @@ def copy_db_command(args: argparse.Namespace) -> int:
     return asyncio.run(copy_db(source, args.to))
 
 
+def secrets_of(settings: Settings) -> list[str]:
+    """Every configured value that must never reach the log, even inside a library's DEBUG line."""
+    secrets = [settings.discord_token.get_secret_value(), settings.humalike_token.get_secret_value()]
+    if settings.chat_model_api_key is not None:
+        secrets.append(settings.chat_model_api_key.get_secret_value())
+    for url in (settings.humalike_base_url, settings.chat_model_base_url, settings.database_url):
+        secrets.extend(url_secrets(url or ""))
+    return secrets
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "copy-db":
@@ -77,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         logging.basicConfig(level=logging.CRITICAL)  # the report is the output; discord.py's chatter is not
         return asyncio.run(check(settings))
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level.upper(), logging.INFO), root=True)
+    setup_logging(settings.log_level, secrets=secrets_of(settings))
     try:
         asyncio.run(run(settings, sync_globally=args.sync))
     except discord.LoginFailure:

@@ -26,6 +26,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot import discord_limits
+from bot.enhance.request import SKETCH_LIMIT
+from bot.humalike.models import Grounding
+from bot.names import tidy_name
 from storage.models import MAX_NAME_LENGTH
 
 CARD_EXTENSION_KEY = "humalike"
@@ -42,6 +46,15 @@ MAX_JSON_ITEMS = 100_000  # keys and list items in all; a 2,000-entry lorebook h
 MAX_PNG_CHUNKS = 10_000  # encoders split image data into 8-64 kB chunks: about 1,000 in 8 MiB
 SKETCH_LENGTH = 500  # the sketch of an imported card: the start of its description
 PERSONALITY_LENGTH = 1_000  # the exported field summary stays short
+# What our own extension may hold, bounded by what the bot shows of it: Humalike's ids are
+# a few dozen characters, a field's key is an embed field's label, a sketch fits /enhance.
+MAX_PERSONA_ID_LENGTH = 100
+MAX_FIELD_KEY_LENGTH = discord_limits.EMBED_FIELD_NAME
+MAX_SKETCH_LENGTH = SKETCH_LIMIT
+GROUNDINGS = tuple(grounding.value for grounding in Grounding)
+# Where an imported persona came from, as its card's footer says it: one short line.
+MAX_ORIGIN_LENGTH = 200
+MAX_ORIGIN_CREATOR_LENGTH = 60
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_KEYWORDS = ("ccv3", "chara")  # in order of preference
@@ -59,6 +72,14 @@ V1_ALIASES = {
 
 # What we read from another tool's card; greetings and lorebooks have no place in a persona.
 PROMPT_KEYS = ("description", "personality", "scenario", "mes_example", "system_prompt")
+
+# Keys under a card's `extensions` that only one tool writes, to say which tool a card came from.
+TOOL_EXTENSIONS = (
+    ("chub", "Chub"),
+    ("risuai", "RisuAI"),
+    ("depth_prompt", "SillyTavern"),
+    ("talkativeness", "SillyTavern"),
+)
 
 ACCEPTED = (
     "Send a character card: a JSON file (Character Card V1, V2 or V3) or a PNG picture with a card inside, "
@@ -86,6 +107,8 @@ class CardPersona:
     humalike_persona_id: str | None
     creator: str | None
     tags: tuple[str, ...]
+    # Where it came from when it was not made on Humalike: "Imported from a Character Card V2 (SillyTavern)".
+    origin: str | None = None
 
 
 class CardError(Exception):
@@ -126,6 +149,7 @@ def export_card(persona: CardPersona) -> dict[str, Any]:
                     "sketch": persona.sketch,
                     "grounding": persona.grounding,
                     "persona_id": persona.humalike_persona_id,
+                    **({"origin": persona.origin} if persona.origin else {}),
                 }
             },
         },
@@ -163,7 +187,7 @@ def import_card(data: bytes, filename: str) -> CardPersona:
     ours = extension.get(CARD_EXTENSION_KEY) if isinstance(extension, dict) else None
     if ours is not None:
         return _restore_exported(fields, ours)
-    return _from_other_tool(fields)
+    return _from_other_tool(fields, card_format(card))
 
 
 def read_card_object(data: bytes, filename: str) -> dict[str, Any]:
@@ -366,27 +390,46 @@ def _restore_exported(fields: dict[str, Any], ours: object) -> CardPersona:
         "system_prompt": card_text(fields.get("system_prompt"), "system_prompt"),
         "markdown": card_text(ours.get("markdown"), "markdown"),
         "sketch": card_text(ours.get("sketch"), "sketch"),
-        "grounding": card_text(ours.get("grounding"), "grounding") or "off",
+        "grounding": card_text(ours.get("grounding"), "grounding").strip() or "off",
         "creator": card_text(fields.get("creator"), "creator"),
+        "origin": card_text(ours.get("origin"), "origin"),
     }
     kept_fields = {card_text(key, "fields"): card_text(value, f"fields.{key}") for key, value in persona_fields.items()}
     tags = card_tags(fields.get("tags"))
-    persona_id_text = None if persona_id is None else card_text(persona_id, "persona_id")
+    persona_id_text = None if persona_id is None else card_text(persona_id, "persona_id").strip() or None
     check_total_text([*texts.values(), *kept_fields, *kept_fields.values(), *tags, persona_id_text or ""])
+    check_extension_bounds(texts["grounding"], persona_id_text, kept_fields)
     return CardPersona(
         name=card_name(texts["name"]),
         system_prompt=texts["system_prompt"],
         markdown=texts["markdown"],
         fields=kept_fields,
-        sketch=texts["sketch"],
+        sketch=_truncate(texts["sketch"], MAX_SKETCH_LENGTH),
         grounding=texts["grounding"],
         humalike_persona_id=persona_id_text,
         creator=texts["creator"] or None,
         tags=tags,
+        origin=_truncate(" ".join(texts["origin"].split()), MAX_ORIGIN_LENGTH) or None,
     )
 
 
-def _from_other_tool(fields: dict[str, Any]) -> CardPersona:
+def check_extension_bounds(grounding: str, persona_id: str | None, fields: Mapping[str, str]) -> None:
+    """Refuse what our own exports never hold and the persona card could not show."""
+    if grounding not in GROUNDINGS:
+        raise _damaged_extension(f"its “grounding” should be one of {', '.join(GROUNDINGS)}, not “{_short(grounding)}”")
+    if persona_id is not None and (len(persona_id) > MAX_PERSONA_ID_LENGTH or len(persona_id.split()) > 1):
+        raise _damaged_extension(
+            f"its “persona_id” should be one Humalike id of at most {MAX_PERSONA_ID_LENGTH} characters"
+        )
+    long_key = next((key for key in fields if len(key) > MAX_FIELD_KEY_LENGTH), None)
+    if long_key is not None:
+        raise _damaged_extension(
+            f"the field “{_short(long_key)}” has a name of {len(long_key):,} characters "
+            f"(at most {MAX_FIELD_KEY_LENGTH})"
+        )
+
+
+def _from_other_tool(fields: dict[str, Any], format_name: str) -> CardPersona:
     """A card from another tool: its description, personality and scenario become our prompt and sheet."""
     name_text = card_text(fields.get("name"), "name")
     creator = card_text(fields.get("creator"), "creator").strip()
@@ -394,8 +437,7 @@ def _from_other_tool(fields: dict[str, Any]) -> CardPersona:
     tags = card_tags(fields.get("tags"))
     check_total_text([name_text, creator, *parts.values(), *tags])
     name = card_name(name_text)
-    parts = {key: fill_placeholders(value, name) for key, value in parts.items()}
-    check_total_text(list(parts.values()))  # a placeholder can grow tenfold into a long name
+    parts = fill_placeholders(parts, name)
     description = parts["description"].strip()
     return CardPersona(
         name=name,
@@ -407,19 +449,42 @@ def _from_other_tool(fields: dict[str, Any]) -> CardPersona:
         humalike_persona_id=None,
         creator=creator or None,
         tags=tags,
+        origin=origin_of(format_name, fields.get("extensions"), creator),
     )
 
 
+def card_format(card: Mapping[str, Any]) -> str:
+    """'Character Card V3', 'V2' or 'V1', by the card's `spec` (V1 cards have none)."""
+    spec = card.get("spec")
+    if spec == "chara_card_v3":
+        return "Character Card V3"
+    if spec == "chara_card_v2" or isinstance(card.get("data"), dict):
+        return "Character Card V2"
+    return "Character Card V1"
+
+
+def origin_of(format_name: str, extensions: object, creator: str) -> str:
+    """'Imported from a Character Card V2 (SillyTavern) by Mira', for the persona card's footer."""
+    origin = f"Imported from a {format_name}"
+    keys = extensions.keys() if isinstance(extensions, dict) else ()
+    tool = next((name for key, name in TOOL_EXTENSIONS if key in keys), None)
+    if tool:
+        origin += f" ({tool})"
+    author = tidy_name(creator, limit=MAX_ORIGIN_CREATOR_LENGTH)
+    if author:
+        origin += f" by {author}"
+    return origin
+
+
 def system_prompt_for(name: str, parts: Mapping[str, str]) -> str:
-    """The card's own system prompt (`{{original}}` is our default opening), then who the character is.
+    """The card's own system prompt (its `{{original}}` already filled in), then who the character is.
 
     In SillyTavern a card's `system_prompt` replaces the frontend's main prompt,
     and the description still follows it; here the system prompt is all the chat
     model sees, so the character's sections always follow.
     """
-    opening = f"You are {name}."
     own = parts.get("system_prompt", "").strip()
-    head = _ORIGINAL_PLACEHOLDER.sub(lambda _: opening, own) if own else opening
+    head = own or opening_for(name)
     sections = [
         f"## {title}\n{parts.get(key, '').strip()}"
         for key, title in (
@@ -445,10 +510,15 @@ def sheet_for(parts: Mapping[str, str]) -> str:
 
 
 def card_name(raw: str) -> str:
-    """One line of at most MAX_NAME_LENGTH characters, or a refusal saying why."""
-    name = " ".join(raw.split())
-    if not name:
+    """The card's name by the rule every name follows (bot/names.py), or a refusal saying why."""
+    if not raw.strip():
         raise CardError("This card has no name. Give the character a name in its card and send it again.")
+    name = tidy_name(raw, limit=None)
+    if not name:
+        raise CardError(
+            "This card's name has nothing printable in it once formatting, links and invisible characters "
+            "are left out. Give the character a name people can read in its card and send it again."
+        )
     if len(name) > MAX_NAME_LENGTH:
         raise CardError(
             f"This card's name is {len(name)} characters long; a persona's name can be at most "
@@ -496,10 +566,31 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def fill_placeholders(text: str, name: str) -> str:
-    """`{{char}}` becomes the name and `{{user}}` 'the user', as card frontends do before prompting."""
-    text = _CHAR_PLACEHOLDER.sub(lambda _: name, text)
-    return _USER_PLACEHOLDER.sub("the user", text)
+def opening_for(name: str) -> str:
+    """Our default opening of a system prompt, and what a card's `{{original}}` stands for."""
+    return f"You are {name}."
+
+
+def fill_placeholders(parts: Mapping[str, str], name: str) -> dict[str, str]:
+    """`{{char}}` becomes the name, `{{user}}` 'the user' and the system prompt's `{{original}}` our opening.
+
+    As card frontends do before prompting. Each kind of placeholder can make the text
+    many times longer ("{{original}}" is 12 characters, its opening up to 89), so the
+    total is checked after each one is filled in, before the next can multiply it further.
+    """
+    filled = dict(parts)
+    replacements = (
+        (_CHAR_PLACEHOLDER, name, tuple(filled)),
+        (_USER_PLACEHOLDER, "the user", tuple(filled)),
+        (_ORIGINAL_PLACEHOLDER, opening_for(name), ("system_prompt",)),
+    )
+    for pattern, replacement, keys in replacements:
+        for key in keys:
+            if key in filled:
+                # A function, so a backslash in the name is not read as a group reference.
+                filled[key] = pattern.sub(lambda _, text=replacement: text, filled[key])
+        check_total_text(list(filled.values()))
+    return filled
 
 
 def _damaged_extension(why: str) -> CardError:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import discord
 
 from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
+from bot.redaction import redacted_url
 from bot.settings import Settings
 from storage.database import open_database
 from storage.personas import PersonaStore
@@ -69,10 +71,12 @@ async def check_humalike(settings: Settings, session: aiohttp.ClientSession) -> 
     except errors.Forbidden:
         return CheckResult(name, False, "HUMALIKE_TOKEN is valid but not allowed to call whoami (403)")
     except errors.NetworkError:
-        return CheckResult(name, False, f"could not reach {settings.humalike_base_url} (HUMALIKE_BASE_URL)")
+        return CheckResult(
+            name, False, f"could not reach {redacted_url(settings.humalike_base_url)} (HUMALIKE_BASE_URL)"
+        )
     except errors.HumalikeError as error:
         return CheckResult(name, False, f"Humalike answered with an error ({error.status} {error.code})")
-    return CheckResult(name, True, f"accepted for account {user_id} at {settings.humalike_base_url}")
+    return CheckResult(name, True, f"accepted for account {user_id} at {redacted_url(settings.humalike_base_url)}")
 
 
 async def check_database(settings: Settings) -> CheckResult:
@@ -98,24 +102,32 @@ async def check_chat_model(settings: Settings, session: aiohttp.ClientSession) -
         return CheckResult(name, None, "not set; /roleplay needs CHAT_MODEL_BASE_URL and CHAT_MODEL_NAME")
     assert settings.chat_model_base_url and settings.chat_model_name
     headers = {}
-    if settings.chat_model_api_key is not None:
+    # Credentials in the URL win, as in the chat client (its HTTP library sends them as Basic auth).
+    if settings.chat_model_api_key is not None and "@" not in urlsplit(settings.chat_model_base_url).netloc:
         headers["Authorization"] = f"Bearer {settings.chat_model_api_key.get_secret_value()}"
-    url = settings.chat_model_base_url.rstrip("/") + "/models"
+    url = models_url(settings.chat_model_base_url)
+    shown = redacted_url(url)  # the base URL may carry a password or a key in its query
     try:
         async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as response:
             if response.status in (401, 403):
-                return CheckResult(name, False, f"{url} rejected CHAT_MODEL_API_KEY ({response.status})")
+                return CheckResult(name, False, f"{shown} rejected CHAT_MODEL_API_KEY ({response.status})")
             if response.status >= 400:
-                return CheckResult(name, False, f"{url} answered {response.status}")
+                return CheckResult(name, False, f"{shown} answered {response.status}")
             body = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-        return CheckResult(name, False, f"could not reach {url} ({type(error).__name__})")
+        return CheckResult(name, False, f"could not reach {shown} ({type(error).__name__})")
     models = (
         {item.get("id") for item in body.get("data", []) if isinstance(item, dict)} if isinstance(body, dict) else set()
     )
     if settings.chat_model_name not in models:
-        return CheckResult(name, False, f"{url} does not list the model {settings.chat_model_name!r}")
-    return CheckResult(name, True, f"{settings.chat_model_name} at {settings.chat_model_base_url}")
+        return CheckResult(name, False, f"{shown} does not list the model {settings.chat_model_name!r}")
+    return CheckResult(name, True, f"{settings.chat_model_name} at {redacted_url(settings.chat_model_base_url)}")
+
+
+def models_url(base_url: str) -> str:
+    """`{base_url}/models`, keeping a query the base URL carries after the path (as the chat client sends it)."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/models"))
 
 
 async def run_checks(settings: Settings, *, login: DiscordLogin = discord_login) -> list[CheckResult]:

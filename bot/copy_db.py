@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.redaction import redacted_url
 from storage.copy import CopyRefused, TableCopied, copy_database
 from storage.errors import DatabaseUnavailable
-from storage.postgres import PostgresDatabase, redacted_url
+from storage.postgres import PostgresDatabase
 from storage.sqlite import SqliteDatabase
 
 BAR_WIDTH = 30

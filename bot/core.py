@@ -22,6 +22,7 @@ from bot.chat.client import ChatModel
 from bot.enhance.schedule import PollSettings
 from bot.enhance.service import EnhancementService, JobLimits
 from bot.humalike.client import HumalikeClient
+from bot.redaction import redacted_url
 from bot.roleplay.service import RoleplayService
 from bot.settings import Settings
 from bot.tree import BotCommandTree
@@ -72,13 +73,17 @@ class PersonaBot(commands.Bot):
         self.personas = PersonaStore(self.database)
         self.casts = CastStore(self.database)
         self.roleplay_store = RoleplayStore(self.database)
-        self._http_session = aiohttp.ClientSession()
+        # Humalike's connections, shared by starts and polls; starts take at most a share of them.
+        self._http_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.humalike_max_connections)
+        )
         self.humalike = HumalikeClient(
             self._http_session,
             base_url=settings.humalike_base_url,
             token=settings.humalike_token,
             timeout=settings.humalike_timeout_seconds,
         )
+        log.info("Humalike at %s", redacted_url(settings.humalike_base_url))
         self._chat_model = chat_model_of(settings)
         self.enhancements = EnhancementService(
             self,
@@ -92,7 +97,9 @@ class PersonaBot(commands.Bot):
                 max_backoff=settings.poll_max_backoff_seconds,
             ),
             limits=JobLimits(
-                max_in_flight_per_user=settings.max_jobs_per_user, deadline_seconds=settings.job_deadline_seconds
+                max_in_flight_per_user=settings.max_jobs_per_user,
+                deadline_seconds=settings.job_deadline_seconds,
+                max_concurrent_starts=settings.humalike_max_concurrent_starts,
             ),
         )
         self.roleplay = RoleplayService(
@@ -132,8 +139,10 @@ class PersonaBot(commands.Bot):
 def chat_model_of(settings: Settings) -> ChatModel | None:
     """The chat model personas speak with; None when none is configured (roleplay then says how)."""
     if not settings.chat_model_configured:
+        log.info("No chat model set (CHAT_MODEL_BASE_URL, CHAT_MODEL_NAME): /roleplay will say so")
         return None
     assert settings.chat_model_base_url and settings.chat_model_name
+    log.info("Chat model %s at %s", settings.chat_model_name, redacted_url(settings.chat_model_base_url))
     key = settings.chat_model_api_key.get_secret_value() if settings.chat_model_api_key else None
     return ChatModel(
         settings.chat_model_base_url, settings.chat_model_name, key, timeout=settings.chat_model_timeout_seconds

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,11 @@ class Settings(StorageSettings):
     humalike_token: SecretStr
     humalike_base_url: str = "https://api.humalike.com"
     humalike_timeout_seconds: float = Field(15.0, gt=0)
+    # Connections to Humalike at most, and how many billable starts may be on the wire at once. More
+    # starts wait in the bot's own queue, still "queued" (not sent), leaving connections for the polls
+    # (up to 64 at once, bot/enhance/follower.py): hence fewer starts than connections.
+    humalike_max_connections: int = Field(100, ge=2)
+    humalike_max_concurrent_starts: int = Field(32, ge=1)
 
     dev_guild_id: int | None = None
 
@@ -41,6 +46,8 @@ class Settings(StorageSettings):
     # After this long a job is reported as timed out; it is still followed, and saved if it succeeds.
     job_deadline_seconds: float = Field(1800.0, gt=0)
     max_jobs_per_user: int = Field(3, ge=1)
+    # /persona import: cards one member may send a minute (reading a hostile card costs CPU).
+    persona_imports_per_minute: int = Field(5, ge=1)
 
     # Optional: an OpenAI-compatible chat model, used by /roleplay.
     chat_model_base_url: str | None = None
@@ -55,9 +62,20 @@ class Settings(StorageSettings):
     roleplay_channel_cooldown_seconds: float = Field(2.0, ge=0)
     roleplay_history_messages: int = Field(30, ge=1)
     roleplay_history_chars: int = Field(8000, ge=200)
+    # The most of a persona's system prompt the model is sent each turn (its beginning is kept).
+    roleplay_system_prompt_chars: int = Field(24000, ge=200)
     roleplay_answer_other_bots: bool = False
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _starts_leave_connections_for_polls(self) -> Settings:
+        if self.humalike_max_concurrent_starts >= self.humalike_max_connections:
+            raise ValueError(
+                "HUMALIKE_MAX_CONCURRENT_STARTS must be below HUMALIKE_MAX_CONNECTIONS,"
+                " so polls always have connections"
+            )
+        return self
 
     @property
     def chat_model_configured(self) -> bool:
@@ -90,6 +108,8 @@ def describe_settings_error(error: ValidationError) -> str:
         key = ".".join(str(part) for part in item["loc"]).upper()
         if item["type"] == "missing":
             problems.append(f"{key} is not set")
-        else:
+        elif key:
             problems.append(f"{key}: {item['msg']}")
+        else:  # a rule between settings, which names them itself
+            problems.append(item["msg"])
     return "; ".join(problems) + " (set it in .env or the environment; see .env.example)"

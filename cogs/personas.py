@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
+import math
 import re
 from typing import Any, Literal
 
@@ -16,11 +18,12 @@ from bot import discord_limits
 from bot.cards import MAX_PNG_BYTES, CardError, CardPersona, export_card_json, import_card
 from bot.clock import wall_clock
 from bot.core import PersonaBot
-from bot.enhance.naming import tidy_name
 from bot.enhance.render import persona_card_embed, sheet_file, sheet_filename
 from bot.errors import UserFacingError
 from bot.library import PAGE_SIZE, Page, may_change, page_count, render_page
+from bot.names import required_name
 from bot.personas import persona_choices, resolve_persona
+from bot.rate_limit import PerMinuteLimit
 from bot.roleplay.service import RoleplayService
 from bot.ui import Form, OwnedView, PersistentButton
 from storage.models import MAX_NAME_LENGTH, NewPersona, Persona
@@ -45,6 +48,7 @@ def card_of(persona: Persona) -> CardPersona:
         humalike_persona_id=persona.humalike_persona_id,
         creator=persona.creator_name,
         tags=(),
+        origin=persona.origin,
     )
 
 
@@ -139,6 +143,11 @@ class ConfirmDelete(OwnedView):
 
     @discord.ui.button(label="Delete", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmDelete]) -> None:
+        # Asked and pressed may be minutes apart: the member may have lost Manage Server (or the
+        # role giving it) meanwhile, so who may delete is decided again, on the persona as it is now.
+        current = await self.personas.get(self.persona.id)
+        if current is not None:
+            check_may_change(member_of(interaction), current, "delete")
         self.stop()
         deleted = await self.personas.delete(self.persona.id)
         if deleted:
@@ -184,6 +193,7 @@ class Personas(commands.GroupCog, group_name="persona"):
 
     def __init__(self, bot: PersonaBot) -> None:
         self.bot = bot
+        self.imports = PerMinuteLimit(bot.settings.persona_imports_per_minute, wall_clock)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(RoleplayButton)
@@ -260,9 +270,7 @@ class Personas(commands.GroupCog, group_name="persona"):
         await interaction.response.send_message(f"✏️ Saved **{discord.utils.escape_markdown(updated.name)}**.")
 
     async def _save(self, persona: Persona, name: str, system_prompt: str) -> Persona:
-        cleaned = tidy_name(name)
-        if not cleaned:
-            raise UserFacingError("That name has nothing printable in it. Pick another.")
+        cleaned = required_name(name)
         try:
             return await self.bot.personas.update(persona, name=cleaned, system_prompt=system_prompt, now=wall_clock())
         except NameTaken:
@@ -302,8 +310,11 @@ class Personas(commands.GroupCog, group_name="persona"):
         member = member_of(interaction)
         if card.size > MAX_PNG_BYTES:  # refused before downloading; import_card holds each kind to its own limit
             raise UserFacingError(f"That file is too large ({card.size / 1_000_000:.1f} MB) to be a character card.")
+        self._check_import_allowance(member)
         try:
-            imported = import_card(await card.read(), card.filename)
+            data = await card.read()
+            # Reading a hostile card can take half a second of CPU: never on the event loop.
+            imported = await asyncio.to_thread(import_card, data, card.filename)
         except CardError as error:
             raise UserFacingError(discord.utils.escape_markdown(error.message)) from None
         except discord.HTTPException:
@@ -322,15 +333,34 @@ class Personas(commands.GroupCog, group_name="persona"):
                 sketch=imported.sketch,
                 grounding=imported.grounding,
                 created_at=wall_clock(),
+                origin=imported.origin,
             )
         )
         note = ""
         if persona.name != imported.name:
-            note = f" “{imported.name}” was already taken in this server, so it is saved as “{persona.name}”."
-        await interaction.response.send_message(
-            f"📥 Imported **{discord.utils.escape_markdown(persona.name)}**.{note}",
-            embed=persona_card_embed(persona),
-        )
+            taken, saved_as = (discord.utils.escape_markdown(name) for name in (imported.name, persona.name))
+            note = f" “{taken}” was already taken in this server, so it is saved as “{saved_as}”."
+        try:
+            await interaction.response.send_message(
+                f"📥 Imported **{discord.utils.escape_markdown(persona.name)}**.{note}",
+                embed=persona_card_embed(persona),
+            )
+        except discord.HTTPException as error:
+            if error.status < 500:
+                # Discord refused the answer, so the member never saw it: a persona nobody was told
+                # about (and whose card might never show) is not kept.
+                await self.bot.personas.delete(persona.id)
+                log.warning("Discord refused the answer to importing persona %s; it was not kept", persona.id)
+            raise
+
+    def _check_import_allowance(self, member: discord.Member) -> None:
+        """Refuse a member past PERSONA_IMPORTS_PER_MINUTE, saying when they may import again."""
+        allowed_at = self.imports.take(member.id)
+        if allowed_at is not None:
+            raise UserFacingError(
+                f"You can import {self.imports.per_minute} character cards a minute, and you have. "
+                f"Try again <t:{math.ceil(allowed_at)}:R>."
+            )
 
     @show.autocomplete("name")
     @rename.autocomplete("name")

@@ -114,6 +114,16 @@ class JobStore:
             (message_id, job_id),
         )
 
+    async def mark_sending(self, job_id: int) -> Job | None:
+        """Claim a queued job for sending its start; the job as it now stands, or None if it was not queued.
+
+        Written (durably) before the request goes out: a job left "queued" by a stop was never sent.
+        """
+        return await self._update_returning(
+            "UPDATE jobs SET state = ? WHERE id = ? AND state = ? RETURNING *",
+            (JobState.SENDING.value, job_id, JobState.QUEUED.value),
+        )
+
     async def mark_started(
         self, job_id: int, *, enhancement_id: str, started_at: float, deadline_at: float
     ) -> Job | None:

@@ -9,7 +9,8 @@ from typing import Any
 
 
 class JobState(StrEnum):
-    QUEUED = "queued"  # row written; Humalike has not accepted the job yet
+    QUEUED = "queued"  # row written; its start not sent yet (waiting for a slot, or for a restart)
+    SENDING = "sending"  # its start is (or was) on the wire; Humalike has not confirmed it yet
     PENDING = "pending"
     RUNNING = "running"
     STALLED = "stalled"  # Humalike refused our polls (token); resumed at next start-up
@@ -88,6 +89,7 @@ class Persona:
     created_at: float
     updated_at: float
     creator_name: str | None = None
+    origin: str | None = None  # where an imported persona came from; None: made on Humalike
 
     @classmethod
     def from_row(cls, row: Any) -> Persona:
@@ -113,6 +115,7 @@ class NewPersona:
     sketch: str
     grounding: str
     created_at: float
+    origin: str | None = None  # where an imported persona came from; None: made on Humalike
 
     def row(self) -> dict[str, object]:
         """Its columns as named parameters, but for the name, which the insert chooses."""
@@ -129,6 +132,7 @@ class NewPersona:
             "grounding": self.grounding,
             "created_at": self.created_at,
             "updated_at": self.created_at,
+            "origin": self.origin,
         }
 
 

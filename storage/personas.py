@@ -128,9 +128,9 @@ class PersonaStore:
 
 _INSERT = (
     "INSERT INTO personas (guild_id, name, name_key, creator_id, creator_name, enhancement_id, humalike_persona_id,"
-    " fields_json, system_prompt, markdown, sketch, grounding, created_at, updated_at)"
+    " fields_json, system_prompt, markdown, sketch, grounding, created_at, updated_at, origin)"
     " VALUES (:guild_id, :name, :name_key, :creator_id, :creator_name, :enhancement_id, :humalike_persona_id,"
-    " :fields_json, :system_prompt, :markdown, :sketch, :grounding, :created_at, :updated_at) RETURNING id"
+    " :fields_json, :system_prompt, :markdown, :sketch, :grounding, :created_at, :updated_at, :origin) RETURNING id"
 )
 
 

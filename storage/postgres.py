@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -46,7 +46,7 @@ class PostgresDatabase:
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as error:
-            raise DatabaseUnavailable(f"cannot reach {redacted_url(url)}: {error}") from None
+            raise DatabaseUnavailable(f"cannot reach PostgreSQL at {server_of(url)}: {error}") from None
         database = cls(pool, url)
         try:
             await database.migrate()
@@ -59,7 +59,7 @@ class PostgresDatabase:
         await self._pool.close()
 
     def describe(self) -> str:
-        return f"PostgreSQL {redacted_url(self.url)}"
+        return f"PostgreSQL at {server_of(self.url)}"
 
     async def schema_version(self) -> int:
         async with self._pool.acquire() as connection:
@@ -217,15 +217,11 @@ def rows_changed(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-def redacted_url(url: str) -> str:
-    """`url` without its password or query string, for logs and `python -m bot check`."""
+def server_of(url: str) -> str:
+    """host:port/database of a DATABASE_URL: where it is, with no user, password or settings."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    if parts.username:
-        host = f"{parts.username}@{host}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.hostname or 'localhost'}{port}{parts.path}"
 
 
 @contextmanager

@@ -19,6 +19,7 @@ import pytest
 import simcord
 
 from bot.core import PersonaBot
+from bot.enhance.wakeup import Wakeup
 from bot.errors import UserFacingError
 from bot.settings import Settings
 from storage.database import open_database
@@ -122,6 +123,35 @@ def settings(
         "database_url": database_url,
     }
     return make_settings(tmp_path / "bot.sqlite3", fake_humalike.base_url, **{**chat_model, **settings_overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def simcord_env(
+    simcord_bot: PersonaBot, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[simcord.Env]:
+    """simcord's own fixture (simcord/pytest_plugin.py), with the follower's sleep declared to it.
+
+    The follower sleeps until its next poll, or until a new job wakes it, on an asyncio timer and
+    event of its own (bot/enhance/wakeup.py). simcord takes any wait it does not know for work still
+    under way (and lets its timers fire on the real clock), so this one is declared as the intentional
+    wait it is: then only the virtual clock (`env.advance_time`) or a new job ends it.
+    """
+    marker = request.node.get_closest_marker("simcord")
+    env = simcord.Env(simcord_bot, **(marker.kwargs if marker else {}))
+    sleep = Wakeup.sleep
+
+    async def declared_sleep(wakeup: Wakeup, seconds: float | None) -> None:
+        reason = "the enhancement follower sleeps until a poll is due or a job comes"
+        await env.external_wait(sleep(wakeup, seconds), reason=reason)
+
+    monkeypatch.setattr(Wakeup, "sleep", declared_sleep)
+    await env.start()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+        if env.check_errors:
+            env._raise_errors_since(env._errors_acknowledged)  # as simcord's fixture does
 
 
 @pytest.fixture

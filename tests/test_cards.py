@@ -396,7 +396,7 @@ def test_control_characters_are_stripped_from_every_text() -> None:
 
     persona = import_card(as_json(card), "aria.json")
 
-    assert persona.name == "Aria\u200b"  # a zero-width space is a format character, not a control one
+    assert persona.name == "Aria"  # a name loses invisible characters too (bot/names.py)
     assert persona.markdown == "Line one\nLine two\nthree\tfour[31m"
     assert persona.creator == "bob"
     assert persona.tags == ("tag",)
@@ -696,3 +696,69 @@ def test_damaged_files_give_a_card_error_or_a_card_never_anything_else() -> None
             assert isinstance(persona, CardPersona) and persona.name
             outcomes["card"] += 1
     assert outcomes["card"] and outcomes["refused"]
+
+
+# --- only what the bot can show ---------------------------------------------------------------------
+
+
+def test_original_placeholders_cannot_grow_the_system_prompt_past_the_text_limit() -> None:
+    card = {"name": "N" * 80, "system_prompt": "{{original}}" * 16_660}  # 1.48 million characters, filled in
+
+    assert "too much text" in refusal(as_json(card))
+
+
+def test_original_placeholders_within_the_text_limit_become_the_opening() -> None:
+    persona = import_card(as_json(v2_card(name="Mira", system_prompt="{{original}} Stay warm. {{ORIGINAL}}")), "m.json")
+
+    assert persona.system_prompt.startswith("You are Mira. Stay warm. You are Mira.")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"grounding": "g" * 5000}, "“grounding” should be one of off, web, research"),
+        ({"grounding": "deep"}, "“grounding” should be one of off, web, research"),
+        ({"persona_id": "p" * 5000}, "“persona_id” should be one Humalike id of at most 100 characters"),
+        ({"fields": {"k" * 300: "v"}}, "has a name of 300 characters (at most 256)"),
+    ],
+    ids=["5000-character-grounding", "unknown-grounding", "5000-character-persona-id", "300-character-field-name"],
+)
+def test_an_exported_card_holding_what_no_card_of_ours_holds_is_refused(change: dict[str, Any], expected: str) -> None:
+    card = export_card(SAM)
+    card["data"]["extensions"][CARD_EXTENSION_KEY].update(change)
+
+    message = refusal(as_json(card))
+
+    assert "Humalike data is damaged" in message and expected in message
+
+
+def test_an_exported_cards_sketch_is_cut_to_what_enhance_accepts() -> None:
+    card = export_card(SAM)
+    card["data"]["extensions"][CARD_EXTENSION_KEY]["sketch"] = "s" * 10_000
+
+    assert len(import_card(as_json(card), "sam.json").sketch) == 4000
+
+
+@pytest.mark.parametrize(
+    ("card", "origin"),
+    [
+        ({"name": "Mira", "description": "A tavern keeper."}, "Imported from a Character Card V1"),
+        (
+            v2_card(name="Mira", creator="**Rook**\u200b", extensions={"talkativeness": "0.5", "fav": False}),
+            "Imported from a Character Card V2 (SillyTavern) by Rook",
+        ),
+        (
+            {"spec": "chara_card_v3", "spec_version": "3.0", "data": {"name": "Mira", "extensions": {"chub": {}}}},
+            "Imported from a Character Card V3 (Chub)",
+        ),
+    ],
+    ids=["v1", "v2-sillytavern-with-creator", "v3-chub"],
+)
+def test_a_card_from_another_tool_says_where_it_came_from(card: dict[str, Any], origin: str) -> None:
+    assert import_card(as_json(card), "mira.json").origin == origin
+
+
+def test_where_an_imported_persona_came_from_survives_export_and_import() -> None:
+    persona = make_persona(origin="Imported from a Character Card V2 (SillyTavern) by Rook")
+
+    assert import_card(export_card_json(persona), "x.json") == persona

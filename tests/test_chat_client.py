@@ -101,6 +101,14 @@ async def test_no_api_key_works_against_a_server_that_needs_none(monkeypatch: py
     assert SECRET_KEY not in fake.requests[0].headers.get("authorization", "")
 
 
+async def test_a_query_in_the_base_url_goes_with_each_request_after_the_path(fake: FakeChatModel) -> None:
+    # A proxy in front of a model may want its key in the query (`.../v1?key=...`).
+    async with chat_model(f"{fake.base_url}?key=proxy-key&tier=free") as model:
+        assert "".join(await collect(model)) == DEFAULT_REPLY
+    [request] = fake.requests
+    assert request.query == {"key": "proxy-key", "tier": "free"}
+
+
 # --- Errors -------------------------------------------------------------------------------------
 
 

@@ -16,10 +16,14 @@ import aiosqlite
 import discord
 import pytest
 
+from bot.__main__ import check
 from bot.check import CheckResult, check_chat_model, check_database, check_discord, check_humalike, run_checks
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from storage.database import migrations
 from tests.databases import postgres_schema
+from tests.fakes.chat_model import DEFAULT_MODEL as CHAT_MODEL
+from tests.fakes.chat_model import FakeChatModel
+from tests.fakes.chat_model import serve as serve_chat
 from tests.fakes.humalike import FakeHumalike, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +31,20 @@ DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.discord-secret.abcdefghijklmnop"
 HUMALIKE_TOKEN = "hl_live_secret_4f9a2c7e1b3d"
 CHAT_MODEL_KEY = "sk-chat-secret-9d8c7b6a"
 SECRETS = (DISCORD_TOKEN, HUMALIKE_TOKEN, CHAT_MODEL_KEY)
+# What a base URL may carry: credentials for a proxy, a key in the query.
+URL_PASSWORD = "hunter2-url-password-3b9e"
+URL_QUERY_KEY = "url-query-key-8f1a"
+
+
+def with_url_secrets(base_url: str, *, credentials: bool = True) -> str:
+    if credentials:
+        base_url = base_url.replace("http://", f"http://bot:{URL_PASSWORD}@")
+    return f"{base_url}?key={URL_QUERY_KEY}"
+
+
+def assert_no_url_secret(text: str) -> None:
+    assert URL_PASSWORD not in text
+    assert URL_QUERY_KEY not in text
 
 
 def make_settings(tmp_path: Path, base_url: str, **overrides: Any) -> Settings:
@@ -170,7 +188,7 @@ async def test_the_database_check_names_postgresql_without_its_password(tmp_path
 
     assert result.ok is True
     latest = max(version for version, _ in migrations("postgresql"))
-    assert result.line().startswith("[ok  ] Database: PostgreSQL postgresql://postgres@127.0.0.1:5432/test")
+    assert result.line().startswith("[ok  ] Database: PostgreSQL at 127.0.0.1:5432/test (")
     assert f"schema {latest}, current" in result.line()
     assert "hunter2" not in result.line() and "search_path" not in result.line()
 
@@ -223,6 +241,46 @@ async def test_an_unreachable_chat_model_fails_without_showing_its_key(
     assert result.ok is False
     assert "could not reach" in result.line()
     assert_no_secret(result.line())
+
+
+async def test_the_check_report_names_the_chat_model_without_the_password_or_query_of_its_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeChatModel(api_key=None)  # behind a proxy, the credentials are the URL's own
+    async with serve_chat(fake) as base_url, serve(FakeHumalike(token=HUMALIKE_TOKEN)) as humalike_url:
+        settings = make_settings(
+            tmp_path,
+            humalike_url,
+            chat_model_base_url=with_url_secrets(base_url),
+            chat_model_name=CHAT_MODEL,
+        )
+        status = await check(settings, login=logged_in)
+
+    report = capsys.readouterr().out
+    port = base_url.rsplit(":", 1)[1].split("/")[0]
+    assert f"[ok  ] Chat model: {CHAT_MODEL} at http://***@127.0.0.1:{port}/v1?***" in report.splitlines()
+    assert status == 0, report
+    assert_no_url_secret(report)
+
+
+async def test_a_failed_check_names_each_url_without_its_password_or_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        with_url_secrets(unused_loopback_url(), credentials=False),  # Humalike takes its token as a header
+        chat_model_base_url=with_url_secrets(unused_loopback_url() + "/v1"),
+        chat_model_name=CHAT_MODEL,
+    )
+
+    status = await check(settings, login=logged_in)
+
+    report = capsys.readouterr().out
+    assert status == 1
+    assert "[FAIL] Humalike token: could not reach http://127.0.0.1:" in report
+    assert "?*** (HUMALIKE_BASE_URL)" in report
+    assert "[FAIL] Chat model: could not reach http://***@127.0.0.1:" in report
+    assert_no_url_secret(report)
 
 
 # --- Discord ------------------------------------------------------------------------------------
@@ -363,3 +421,18 @@ def test_without_tokens_the_cli_exits_2_with_one_line_and_no_traceback(args: lis
     [line] = output.splitlines()
     assert "DISCORD_TOKEN is not set" in line
     assert "HUMALIKE_TOKEN is not set" in line
+
+
+def test_more_concurrent_starts_than_connections_is_refused_in_one_line() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(
+            _env_file=None,
+            discord_token=DISCORD_TOKEN,
+            humalike_token=HUMALIKE_TOKEN,
+            humalike_max_connections=10,
+            humalike_max_concurrent_starts=10,
+        )
+
+    [line] = str(refused.value).splitlines()
+    assert "HUMALIKE_MAX_CONCURRENT_STARTS must be below HUMALIKE_MAX_CONNECTIONS" in line
+    assert_no_secret(line)

@@ -57,10 +57,10 @@ async def test_restarting_twice_never_saves_twice(world: World) -> None:
 
 
 async def test_a_job_caught_before_humalike_confirmed_it_is_not_resent(world: World) -> None:
-    # The bot went down between recording the job and hearing back from Humalike.
+    # The bot went down between sending the job's start and hearing back from Humalike.
     world.fake.fail_next_start(502)
     result = await world.enhance()
-    await world.rows("UPDATE jobs SET state = 'queued', error_code = NULL")
+    await world.rows("UPDATE jobs SET state = 'sending', error_code = NULL")
 
     await world.restart()
 

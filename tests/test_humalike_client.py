@@ -396,6 +396,20 @@ async def test_a_hanging_poll_times_out_as_a_network_error(
     assert_token_hidden(caught.value)
 
 
+async def test_starts_waiting_for_a_free_connection_are_not_timed_out(base_url: str, fake: FakeHumalike) -> None:
+    # 300 starts at once over 10 connections, each answered 50 ms after it arrives: the last waits
+    # about 1.5 s for a connection, longer than the timeout, yet is answered well within it once sent.
+    fake.start_latency = 0.05
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10)) as session:
+        client = HumalikeClient(session, base_url=base_url, token=SecretStr(TOKEN), timeout=1.0)
+        outcomes = await asyncio.gather(*(start(client) for _ in range(300)), return_exceptions=True)
+
+    assert [outcome for outcome in outcomes if isinstance(outcome, BaseException)] == []
+    assert sorted(outcomes) == sorted(started.job_id for started in fake.starts)  # type: ignore[type-var]
+    assert fake.billed_starts == 300
+    assert fake.most_starts_in_flight <= 10
+
+
 async def test_a_released_hang_answers_normally(client: HumalikeClient, fake: FakeHumalike) -> None:
     fake.fail_next_polls(Fault.hang())
     poll = asyncio.ensure_future(client.get_enhancement(UNKNOWN_ID))

@@ -161,6 +161,20 @@ async def test_delete_asks_first_and_ends_the_personas_roleplay(world: World) ->
     assert len(world.chat.requests) == requests
 
 
+async def test_a_member_who_lost_manage_server_after_asking_cannot_confirm_the_delete(world: World) -> None:
+    await make(world, "Sam")  # alice's; ada may delete it only through her Manage Server role
+    asked = await world.admin.slash(world.channel, "persona delete", name="Sam")
+    admins = world.guild.roles["Admins"]
+    world.env.backend.remove_member_role(world.guild.id, world.admin.id, admins.id)
+
+    pressed = await world.admin.click(asked.response, label="Delete")
+
+    assert pressed.ephemeral
+    assert "Only whoever made “Sam” or a member with Manage Server can delete it" in pressed.response.content
+    assert [p["name"] for p in await world.personas()] == ["Sam"]
+    assert len(world.refusals()) == 1
+
+
 async def test_keep_it_deletes_nothing(world: World) -> None:
     await make(world, "Sam")
     asked = await world.alice.slash(world.channel, "persona delete", name="Sam")
@@ -303,3 +317,160 @@ async def test_only_the_creator_or_manage_server_may_edit_or_delete(world: World
     assert "Only whoever made “Sam” or a member with Manage Server" in result.response.content
     assert len(await world.personas()) == 1
     assert len(world.refusals()) == 1
+
+
+# --- imports the bot can always show ---------------------------------------------------------------
+
+
+async def exported_card(world: World, name: str = "Sam") -> dict[str, Any]:
+    import json
+
+    exported = await world.alice.slash(world.channel, "persona export", name=name)
+    [file] = exported.response.attachments
+    return json.loads(await file.read())
+
+
+async def import_json(world: World, card: dict[str, Any], member: Any = None) -> Any:
+    import json
+
+    data = json.dumps(card).encode()
+    return await (member or world.bob).slash(world.channel, "persona import", card=("card.json", data))
+
+
+async def test_an_exported_card_with_a_5000_character_grounding_is_refused_and_nothing_is_saved(world: World) -> None:
+    await make(world, "Sam")
+    card = await exported_card(world)
+    card["data"]["name"] = "Sam Again"
+    card["data"]["extensions"]["humalike"]["grounding"] = "g" * 5000
+
+    result = await import_json(world, card)
+
+    assert result.ephemeral
+    assert "“grounding” should be one of off, web, research" in result.response.content
+    assert [p["name"] for p in await world.personas()] == ["Sam"]
+    assert len(world.refusals()) == 1
+
+
+async def test_a_persona_stored_with_oversized_data_is_still_shown(world: World) -> None:
+    import json
+
+    from storage.database import open_database
+
+    await make(world, "Sam")
+    database = await open_database(url=world.settings.database_url, path=world.settings.database_path)
+    try:  # as an import could store it before imported fields were bounded
+        fields = {f"{letter}{'k' * 255}": letter * 2000 for letter in "abcdefgh"}
+        await database.write(
+            "UPDATE personas SET grounding = ?, humalike_persona_id = ?, fields_json = ?, markdown = ?",
+            ("g" * 5000, "i" * 5000, json.dumps(fields), "m" * 5000),
+        )
+    finally:
+        await database.close()
+
+    result = await world.bob.slash(world.channel, "persona show", name="Sam")
+
+    assert not result.ephemeral
+    assert embed_of(result).title == "Sam"
+    assert embed_of(result).fields[0].value.startswith("aaaa")
+    [sheet] = result.response.attachments
+    assert await sheet.read() == b"m" * 5000
+
+
+async def test_an_import_whose_answer_discord_refuses_is_not_kept(
+    world: World, reported_bugs: ReportedBugs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import discord
+
+    def too_big_to_show(persona: Any) -> discord.Embed:  # a card Discord answers 400 (50035) to
+        return discord.Embed(title=persona.name, description="x" * 4000).set_footer(text="f" * 2048)
+
+    live_cog_module = sys.modules["cogs.personas"]  # the module the bot loaded as its extension
+    monkeypatch.setattr(live_cog_module, "persona_card_embed", too_big_to_show)
+    card = {"name": "Mira", "description": "A tavern keeper."}
+
+    await import_json(world, card)
+
+    assert await world.personas() == []
+    assert [type(error).__name__ for error in world.env.errors] == ["CommandInvokeError"]
+
+
+async def test_a_card_named_with_a_masked_link_is_imported_under_the_links_text(world: World) -> None:
+    card = {"name": "[Sam](https://phish.example/login)", "description": "A support main."}
+
+    result = await import_json(world, card)
+
+    assert result.response.content.startswith("📥 Imported **Sam**.")
+    assert "phish.example" not in result.response.content
+    assert [p["name"] for p in await world.personas()] == ["Sam"]
+
+
+async def test_an_imported_persona_says_where_it_came_from(world: World) -> None:
+    card = {
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {"name": "Mira", "description": "A tavern keeper.", "creator": "Rook", "extensions": {"fav": False}},
+    }
+    card["data"]["extensions"]["talkativeness"] = "0.5"
+    origin = "Imported from a Character Card V2 (SillyTavern) by Rook"
+
+    imported = await import_json(world, card)
+    shown = await world.alice.slash(world.channel, "persona show", name="Mira")
+
+    assert embed_of(imported).footer.text == origin
+    assert embed_of(shown).footer.text == origin
+    assert [p["origin"] for p in await world.personas()] == [origin]
+
+
+async def test_a_persona_made_on_humalike_is_labelled_with_its_humalike_id(world: World) -> None:
+    await make(world, "Sam")
+    [persona] = await world.personas()
+
+    shown = await world.alice.slash(world.channel, "persona show", name="Sam")
+
+    assert embed_of(shown).footer.text == f"Humalike persona {persona['humalike_persona_id']}"
+    assert persona["origin"] is None
+
+
+async def test_a_member_over_the_import_limit_is_told_when_to_try_again(world: World) -> None:
+    cards = [{"name": f"Mira {number}", "description": "A tavern keeper."} for number in range(7)]
+    for card in cards[:5]:
+        assert "Imported" in (await import_json(world, card)).response.content
+
+    refused = await import_json(world, cards[5])
+    other_member = await import_json(world, cards[5], member=world.alice)
+    await world.env.advance_time(61)
+    later = await import_json(world, cards[6])
+
+    assert refused.ephemeral
+    assert "You can import 5 character cards a minute" in refused.response.content
+    assert "Try again <t:" in refused.response.content and ":R>" in refused.response.content
+    assert "Imported **Mira 5**" in other_member.response.content
+    assert "Imported **Mira 6**" in later.response.content
+    assert len(await world.personas()) == 7
+    assert len(world.refusals()) == 1
+
+
+async def test_a_card_is_read_off_the_event_loop(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import sys
+
+    from bot.cards import import_card
+
+    loops_seen: list[bool] = []
+
+    def import_card_noting_the_loop(data: bytes, filename: str) -> Any:
+        try:
+            asyncio.get_running_loop()
+            loops_seen.append(True)
+        except RuntimeError:  # no loop runs in this thread: the bot's loop is free meanwhile
+            loops_seen.append(False)
+        return import_card(data, filename)
+
+    monkeypatch.setattr(sys.modules["cogs.personas"], "import_card", import_card_noting_the_loop)
+
+    result = await import_json(world, {"name": "Mira", "description": "A tavern keeper."})
+
+    assert "Imported **Mira**" in result.response.content
+    assert loops_seen == [False]

@@ -27,7 +27,7 @@ SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
 CREATED_AT = 1_767_225_600.75
 ALICE_ID = 111_222_333_444_555_666
 PERSONA = Subject("Enhancing a persona")
-UNFINISHED = [JobState.QUEUED, JobState.PENDING, JobState.RUNNING, JobState.STALLED]
+UNFINISHED = [JobState.QUEUED, JobState.SENDING, JobState.PENDING, JobState.RUNNING, JobState.STALLED]
 
 
 def make_job(**overrides: Any) -> Job:
@@ -224,6 +224,33 @@ def test_the_card_of_an_oversized_persona_still_shows_its_first_fields_and_its_n
     assert attached.content == persona.markdown.encode("utf-8")
 
 
+def stored_before_import_limits() -> Persona:
+    """What an import could store before its fields were bounded: every part at its worst at once."""
+    fields = {f"{letter}{'k' * 299}": letter * 5000 for letter in "abcdef"}
+    humalike = {"persona_id": "i" * 5000, "fields": fields, "system_prompt": "p" * 5000, "markdown": "m" * 5000}
+    return make_persona("N" * 300, humalike, grounding="g" * 5000, origin="o" * 5000)
+
+
+def test_a_persona_card_stays_within_discords_limits_whatever_is_stored() -> None:
+    reply = render_persona_card(stored_before_import_limits(), requested_by=ALICE_ID, note="n" * 5000)
+
+    assert_within_discord_limits(reply)
+    assert fields_of(reply.embed)["Grounding"].startswith("`ggg")
+
+
+def test_a_persona_made_on_humalike_says_so_with_its_id() -> None:
+    persona = sam()
+
+    assert render_persona_card(persona).embed.footer.text == f"Humalike persona {persona.humalike_persona_id}"
+
+
+def test_an_imported_persona_says_where_it_came_from_instead_of_humalike() -> None:
+    origin = "Imported from a Character Card V2 (SillyTavern) by Rook"
+    persona = make_persona("Mira", sam_persona(), enhancement_id=None, humalike_persona_id=None, origin=origin)
+
+    assert render_persona_card(persona).embed.footer.text == origin
+
+
 # --- Progress and failure replies ---------------------------------------------------------------
 
 
@@ -244,6 +271,7 @@ def test_progress_shows_grounding_start_time_and_who_asked(state: JobState) -> N
 def test_each_progress_state_reads_differently() -> None:
     expected = {
         JobState.QUEUED: "Queued",
+        JobState.SENDING: "Sending",
         JobState.PENDING: "Pending",
         JobState.RUNNING: "Running",
         JobState.STALLED: "Paused",

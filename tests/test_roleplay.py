@@ -433,3 +433,24 @@ async def test_sessions_left_without_a_chat_model_stay_quiet_instead_of_failing(
 
     assert len(world.chat.requests) == requests
     assert world.env.errors == []
+
+
+async def test_the_model_is_sent_only_the_start_of_a_very_long_system_prompt(world: World) -> None:
+    import json
+
+    lore = "The Rusty Anchor never closes. " * 5_000  # 155,000 characters: a card may hold this much
+    card = {"name": "Mira", "description": lore, "personality": "warm"}
+    await world.alice.slash(world.channel, "persona import", card=("mira.json", json.dumps(card).encode()))
+    [persona] = await world.personas()
+    assert len(persona["system_prompt"]) > 150_000
+
+    await start(world, persona="Mira")
+
+    [request] = world.chat.requests
+    system = request.messages[0]["content"]
+    limit = world.settings.roleplay_system_prompt_chars
+    assert limit == 24_000
+    assert system.startswith("You are Mira.\n\n## Description\nThe Rusty Anchor never closes.")
+    assert len(system) < limit + 1_000  # the prompt's start, then the note on the setting
+    assert "…\n\nYou are in #general" in system
+    assert "Reply as Mira only" in system

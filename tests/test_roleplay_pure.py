@@ -109,6 +109,48 @@ def test_a_long_single_word_is_cut_at_80_characters() -> None:
     assert webhook_username("x" * 200) == "x" * 80
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Disc\u200bord", "Disc0rd"),
+        ("Cly\u2060de", "Clyd3"),
+        ("\u202eDiscord\u202c", "Disc0rd"),
+        ("Disc\u0301ord", "Disc\u03010rd"),
+        ("every\u200bone", "every0ne"),
+        ("\u3164here\u3164", "h3re"),
+    ],
+    ids=["zero-width-space", "word-joiner", "bidi-override", "combining-mark", "zero-width-everyone", "filled-here"],
+)
+def test_invisible_characters_cannot_hide_a_forbidden_word(name: str, expected: str) -> None:
+    assert webhook_username(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Dis\u0441ord", "Dis\u04410rd"),  # Cyrillic es
+        ("Disc\u043erd", "Disc0rd"),  # Cyrillic o: it is the letter swapped
+        ("D\u0406SCORD", "D\u0406SC0RD"),  # Cyrillic capital i
+        ("\u0421\u04c0\u04ae\u0500\u0415", "\u0421\u04c0\u04ae\u05003"),  # Cyrillic CLYDE
+        ("\u0395veryone", "\u0395very0ne"),  # Greek capital epsilon
+        ("\u0397\u0435re", "\u03973re"),  # Greek capital eta, Cyrillic e
+    ],
+    ids=["cyrillic-es", "cyrillic-o", "cyrillic-capital-i", "cyrillic-clyde", "greek-everyone", "greek-here"],
+)
+def test_a_look_alike_of_a_forbidden_word_from_another_script_is_altered_visibly(name: str, expected: str) -> None:
+    assert webhook_username(name) == expected
+
+
+@pytest.mark.parametrize("name", ["Дмитрий Соколов", "Σοφία Οικονόμου", "Ηλίας", "Cyrano"])
+def test_names_in_other_scripts_that_spell_no_forbidden_word_are_kept(name: str) -> None:
+    assert webhook_username(name) == name
+
+
+@pytest.mark.parametrize("name", ["\u3164", "\u200b\u200b", "\u202e", "\u2800"])
+def test_a_name_with_nothing_visible_speaks_as_persona(name: str) -> None:
+    assert webhook_username(name) == FALLBACK_USERNAME
+
+
 # --- splitting: Discord's 2000 characters ------------------------------------------------------
 
 
@@ -231,6 +273,32 @@ def test_the_system_message_is_the_prompt_then_a_note_on_the_setting() -> None:
 def test_the_note_names_no_other_characters_when_there_are_none() -> None:
     alone = SettingNote(guild_name="G", channel_name="c", other_personas=[])
     assert "Other characters" not in system_message("Sam", "You are Sam.", alone)
+
+
+def test_a_long_system_prompt_is_cut_to_its_start_and_the_note_still_follows() -> None:
+    prompt = "You are Sam Okafor. " + "Lore. " * 10_000
+
+    [system] = build_messages(
+        persona_id=SAM,
+        persona_name="Sam Okafor",
+        system_prompt=prompt,
+        setting=SETTING,
+        lines=[],
+        max_messages=50,
+        max_chars=10_000,
+        max_prompt_chars=24_000,
+    )
+
+    shown, note = system["content"].split("\n\n", 1)
+    assert len(shown) == 24_000
+    assert shown.startswith("You are Sam Okafor. Lore.") and shown.endswith("…")
+    assert "Reply as Sam Okafor" in note
+
+
+def test_a_system_prompt_within_the_bound_is_sent_whole() -> None:
+    content = system_message("Sam", "You are Sam.", SETTING, max_prompt_chars=12)
+
+    assert content.startswith("You are Sam.\n\n")
 
 
 def test_own_lines_are_assistant_turns_and_everyone_elses_are_labelled_user_turns() -> None:

@@ -229,6 +229,18 @@ async def test_started_running_and_stalled_jobs_count_against_the_limit(jobs: Jo
         await new_job(jobs, max_in_flight=1)
 
 
+async def test_a_queued_job_is_claimed_for_sending_once(jobs: JobStore) -> None:
+    job = await new_job(jobs)
+
+    first = await jobs.mark_sending(job.id)
+    second = await jobs.mark_sending(job.id)
+
+    assert first is not None and first.state is JobState.SENDING
+    assert second is None  # whoever asks second must not send it: a start is billed
+    with pytest.raises(TooManyJobs):  # a job being sent still counts against its member's limit
+        await new_job(jobs, max_in_flight=1)
+
+
 async def test_a_failed_job_can_be_retried_only_once(jobs: JobStore, database: Database) -> None:
     failed = await new_job(jobs)
     await jobs.finish_failed(failed.id, code="provider_error", detail=None, finished_at=NOW + 10)
@@ -508,6 +520,28 @@ async def test_a_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path
         assert (row["name"], row["system_prompt"], row["creator_name"]) == ("Sam", "You are Sam.", None)
         tables = {r[0] for r in await database.fetch_all("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"roleplay_sessions", "persona_messages", "channel_webhooks"} <= tables
+    finally:
+        await database.close()
+
+
+async def test_a_job_an_earlier_release_left_queued_is_upgraded_to_maybe_sent(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:  # a release in which "queued" covered a start already on the wire
+        for version, sql in migrations():
+            if version <= 4:
+                old.executescript(sql + f"\nPRAGMA user_version = {version};")
+        old.execute(
+            "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, state, created_at)"
+            " VALUES (1, 2, 3, 'Sam is...', 'off', 'queued', 10)"
+        )
+    old.close()
+
+    database = await SqliteDatabase.open(path)
+    try:
+        [job] = await JobStore(database).unfinished()
+        assert job.state is JobState.SENDING  # reported after start-up, never sent a second time
     finally:
         await database.close()
 

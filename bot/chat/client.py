@@ -22,9 +22,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
+
+from bot.redaction import mask_secret_patterns, redact, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +87,14 @@ class ChatModel:
 
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout: float = 60.0) -> None:
         self.model = model
-        self._secrets = _secrets_of(base_url, api_key)
+        self._secrets = [*url_secrets(base_url), *([api_key] if api_key else [])]
+        base, query = split_query(base_url)
         self._client = openai.AsyncOpenAI(
-            base_url=base_url,
+            base_url=base,
             api_key=api_key or NO_KEY,
+            # A query the base URL carries (a proxy's `?key=`) goes on every request; left in the
+            # base URL, the SDK would append the endpoint's path after it.
+            default_query=query or None,
             # No SDK retries: its backoff would keep the channel waiting in silence for a minute
             # or more; the bot tells the channel at once and people retry when they like.
             max_retries=0,
@@ -158,9 +164,7 @@ class ChatModel:
         )
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text[:MAX_REASON_CHARS]
+        return mask_secret_patterns(redact(text, self._secrets))[:MAX_REASON_CHARS]
 
 
 def _kind_of(status: int) -> ErrorKind:
@@ -175,11 +179,10 @@ def _kind_of(status: int) -> ErrorKind:
     return "bad_request"
 
 
-def _secrets_of(base_url: str, api_key: str | None) -> list[str]:
-    """What must never be repeated: the key, and a password or query a base URL may carry."""
+def split_query(base_url: str) -> tuple[str, dict[str, str]]:
+    """The base URL without its query, and that query's parameters."""
     parts = urlsplit(base_url)
-    secrets = [api_key, parts.password, parts.query]
-    return sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+    return urlunsplit(parts._replace(query="", fragment="")), dict(parse_qsl(parts.query, keep_blank_values=True))
 
 
 def _body_field(body: object, name: str) -> str | None:

@@ -1,9 +1,10 @@
 """Following every running job from one loop, to its end: saved and shown, or failed.
 
-One task sleeps until the next poll is due (or a new job wakes it), then
-polls the due jobs, each poll its own short task. Nothing here outlives
-`stop()`. State that changes on every poll (errors, the next due time) stays
-in memory; the database is written only when the job itself changes.
+One task sleeps until the next poll is due (or a new job wakes it, through a
+`Wakeup` of its own rather than a Discord event), then polls the due jobs,
+each poll its own short task. Nothing here outlives `stop()`. State that
+changes on every poll (errors, the next due time) stays in memory; the
+database is written only when the job itself changes.
 
 `finish_failed` is the one way a job fails, here or before it was followed.
 """
@@ -11,14 +12,11 @@ in memory; the database is written only when the job itself changes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import random
 import time
 from dataclasses import dataclass, replace
-
-import discord
 
 from bot.clock import wall_clock
 from bot.enhance import failures
@@ -26,6 +24,7 @@ from bot.enhance.kinds import Kind
 from bot.enhance.render import Progress, Reply, render_failure, render_progress
 from bot.enhance.reply import ReplyEditor
 from bot.enhance.schedule import PollSettings, next_poll_delay
+from bot.enhance.wakeup import Wakeup
 from bot.humalike import errors
 from bot.humalike.models import Grounding, JobStatus
 from storage.jobs import JobStore
@@ -33,7 +32,6 @@ from storage.models import Job, JobKind, JobState
 
 log = logging.getLogger(__name__)
 
-WAKE_EVENT = "enhancement_followed"
 # Consecutive unanswered polls before the reply says Humalike is having trouble.
 TROUBLE_AFTER_ERRORS = 3
 # `null` for a job Humalike accepted is treated as a blip; this many in a row means it is gone.
@@ -57,7 +55,6 @@ class Followed:
 class EnhancementFollower:
     def __init__(
         self,
-        client: discord.Client,
         *,
         jobs: JobStore,
         kinds: dict[JobKind, Kind],
@@ -65,7 +62,6 @@ class EnhancementFollower:
         poll: PollSettings,
         deadline_seconds: float,
     ) -> None:
-        self._client = client
         self._jobs = jobs
         self._kinds = kinds
         self._editor = editor
@@ -78,6 +74,7 @@ class EnhancementFollower:
         self._loop_task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
+        self._wakeup = Wakeup()
 
     def start(self) -> None:
         if self._loop_task is None:
@@ -95,12 +92,12 @@ class EnhancementFollower:
         """Follow a job Humalike has accepted: show where it stands, then poll it."""
         entry = self._follow(job, due=time.monotonic() + self._poll.first_delay)
         await self._show_progress(entry)
-        self._client.dispatch(WAKE_EVENT)
+        self._wakeup.wake()
 
     def resume(self, job: Job) -> None:
         """Follow a job found unfinished at start-up: poll it at once; the poll updates the reply."""
         self._follow(job, due=time.monotonic())
-        self._client.dispatch(WAKE_EVENT)
+        self._wakeup.wake()
 
     def _follow(self, job: Job, *, due: float) -> Followed:
         entry = Followed(job=job, due=due)
@@ -130,9 +127,8 @@ class EnhancementFollower:
             while self._due and not self._is_current(*self._due[0]):
                 heapq.heappop(self._due)
             timeout = max(0.0, self._due[0][0] - time.monotonic()) if self._due else None
-            # A bot event rather than a bare sleep: a new job wakes the loop at once.
-            with contextlib.suppress(TimeoutError):
-                await self._client.wait_for(WAKE_EVENT, timeout=timeout)
+            # Not a bare sleep: a new job, or a poll that rescheduled its job, wakes the loop at once.
+            await self._wakeup.sleep(timeout)
 
     async def _poll_once(self, entry: Followed) -> None:
         retry_after: float | None = None
@@ -159,7 +155,7 @@ class EnhancementFollower:
         if entry.job.id in self._followed:
             await self._check_deadline(entry)
             self._reschedule(entry, time.monotonic() + self._next_delay(entry, retry_after))
-            self._client.dispatch(WAKE_EVENT)
+            self._wakeup.wake()
 
     async def _check_deadline(self, entry: Followed) -> None:
         """Past its deadline a job is reported as late, once, whether or not Humalike is answering."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from bot.names import tidy_name
 from storage.models import MAX_NAME_LENGTH
 
 PLACEHOLDER_NAME = "Unnamed persona"
@@ -33,14 +34,8 @@ _HEADING = re.compile(r"^\s{0,3}#\s+(?P<name>.+?)\s*#*\s*$", re.MULTILINE)
 _YOU_ARE = re.compile(rf"\bYou are (?P<name>{_NAME})")
 
 
-def tidy_name(raw: str) -> str:
-    """A name as a member typed it: one line, no Markdown markers, at most MAX_NAME_LENGTH characters."""
-    text = " ".join(re.sub(r"[*_`~#>|\[\]]", "", raw).split())
-    return text[:MAX_NAME_LENGTH].rstrip()
-
-
 def clean_name(raw: str) -> str:
-    """A name read out of text: tidied, and without the punctuation around it ("Sam." gives "Sam")."""
+    """A name read out of text: tidied (bot/names.py), without the punctuation around it ("Sam." gives "Sam")."""
     return tidy_name(tidy_name(raw).strip(" .,;:!?-—'\""))
 
 

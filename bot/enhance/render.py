@@ -20,8 +20,14 @@ from storage.models import Job, JobState, Persona
 SKETCH_PREVIEW = 300
 SHEET_PREVIEW = 1500
 FAILURE_EXPLANATION = 1500
+# A persona card holds, whatever is stored: a title (EMBED_TITLE), the sheet's start, CARD_MAX_FIELDS
+# fields, grounding, created, requested by and a footer: at most about 4,300 characters of Discord's
+# EMBED_TOTAL 6,000, so a card never fails for its size (tests/test_render.py holds it to that).
+CARD_FIELD_LABEL = 64
 CARD_FIELD_VALUE = 300
 CARD_MAX_FIELDS = 6
+CARD_GROUNDING = 32
+CARD_FOOTER = 200
 CAST_MEMBER_SUMMARY = 80
 
 # Fields that tell most about a character, shown first; others follow in Humalike's order.
@@ -52,7 +58,8 @@ COLOURS = {
 }
 
 STATUS_LINES = {
-    JobState.QUEUED: "⏳ **Queued**: handing the sketch to Humalike…",
+    JobState.QUEUED: "⏳ **Queued**: waiting for its turn to be sent to Humalike…",
+    JobState.SENDING: "📨 **Sending**: handing the sketch to Humalike…",
     JobState.PENDING: "🕒 **Pending**: Humalike has accepted the job and queued it.",
     JobState.RUNNING: "✍️ **Running**: Humalike is grounding and writing the persona.",
     JobState.STALLED: "⏸️ **Paused**: Humalike refused the bot's token while checking on this job. "
@@ -217,16 +224,23 @@ def persona_card_embed(persona: Persona, *, requested_by: int | None = None) -> 
     )
     for label, value in telling_fields(persona.fields):
         inline = len(value) <= 40
-        embed.add_field(name=label, value=truncate(value, CARD_FIELD_VALUE), inline=inline)
-    embed.add_field(name="Grounding", value=f"`{persona.grounding}`", inline=True)
+        embed.add_field(name=truncate(label, CARD_FIELD_LABEL), value=truncate(value, CARD_FIELD_VALUE), inline=inline)
+    grounding = truncate(" ".join(persona.grounding.split()), CARD_GROUNDING) or "off"
+    embed.add_field(name="Grounding", value=f"`{grounding}`", inline=True)
     embed.add_field(name="Created", value=f"<t:{int(persona.created_at)}:R>", inline=True)
     if requested_by is not None:
         embed.add_field(name="Requested by", value=f"<@{requested_by}>", inline=True)
-    footer = "Humalike persona"
-    if persona.humalike_persona_id:
-        footer += f" {persona.humalike_persona_id}"
-    embed.set_footer(text=truncate(footer, discord_limits.EMBED_FOOTER))
+    embed.set_footer(text=truncate(card_footer(persona), CARD_FOOTER))
     return embed
+
+
+def card_footer(persona: Persona) -> str:
+    """Where the persona came from: Humalike (with its id), or the card it was imported from."""
+    if persona.origin:
+        return persona.origin
+    if persona.humalike_persona_id:
+        return f"Humalike persona {persona.humalike_persona_id}"
+    return "Humalike persona"
 
 
 CAST_LIST_LIMIT = 25

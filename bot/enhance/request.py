@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot import discord_limits
-from bot.enhance.naming import tidy_name
 from bot.errors import UserFacingError
+from bot.names import required_name
 from storage.models import JobKind
 
 # A form's paragraph holds this much; the slash option is held to the same.
@@ -39,9 +39,4 @@ def checked_sketch(sketch: str) -> str:
 
 def checked_name(name: str | None) -> str | None:
     """The name asked for, tidied; None when none was asked for; a UserFacingError when nothing is left."""
-    if name is None:
-        return None
-    tidied = tidy_name(name)
-    if not tidied:
-        raise UserFacingError("That name has nothing printable in it. Pick another, or leave it out.")
-    return tidied
+    return None if name is None else required_name(name, advice="Pick another, or leave it out.")

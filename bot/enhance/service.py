@@ -1,9 +1,10 @@
 """Making personas and casts on Humalike: from a member's request to a saved result.
 
 `submit` is the whole way in: check the request, record the job, answer the
-member at once, start the job on Humalike, and hand it to the follower, which
-sees it to its end. At start-up, `start` picks up what the last run left
-unfinished. What differs between a persona and a cast is in `kinds`.
+member at once, and queue its start; when a slot is free (`starts`) the job is
+sent to Humalike and handed to the follower, which sees it to its end. At
+start-up, `start` picks up what the last run left unfinished, sending what it
+never sent. What differs between a persona and a cast is in `kinds`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.enhance.render import Progress, Reply, render_failure, render_progress
 from bot.enhance.reply import ReplyEditor
 from bot.enhance.request import JobRequest, checked_name, checked_sketch
 from bot.enhance.schedule import PollSettings
+from bot.enhance.starts import StartQueue
 from bot.errors import UserFacingError
 from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 class JobLimits:
     max_in_flight_per_user: int
     deadline_seconds: float  # when a job is reported as late (it is still followed)
+    max_concurrent_starts: int  # billable starts on the wire at once; the rest wait, unsent
 
 
 class EnhancementService:
@@ -56,13 +59,13 @@ class EnhancementService:
         self._kinds = all_kinds(humalike, personas, casts)
         self._editor = ReplyEditor(client, jobs)
         self._follower = EnhancementFollower(
-            client,
             jobs=jobs,
             kinds=self._kinds,
             editor=self._editor,
             poll=poll,
             deadline_seconds=limits.deadline_seconds,
         )
+        self._starts = StartQueue(self._send, max_concurrent=limits.max_concurrent_starts)
 
     def _kind(self, job: Job) -> Kind:
         return self._kinds[job.kind]
@@ -80,18 +83,24 @@ class EnhancementService:
             log.info("Showed again %d result(s) Discord did not take before the last stop", reshown)
 
     async def stop(self) -> None:
+        await self._starts.stop()  # first: a start answered meanwhile is handed to the follower
         await self._follower.stop()
         self._editor.close()
 
     async def _resume_unfinished(self) -> int:
-        resumed = 0
+        resumed = unsent = 0
         for job in await self._jobs.unfinished():
             if job.state is JobState.QUEUED:
+                self._starts.put(job)  # never sent: it goes out now, in the order it came
+                unsent += 1
+            elif job.state is JobState.SENDING:
                 # We cannot know whether Humalike received the start; resending could start it twice.
                 await self._follower.finish_failed(job, failures.Failure(failures.INTERRUPTED))
-                continue
-            self._follower.resume(job)
-            resumed += 1
+            else:
+                self._follower.resume(job)
+                resumed += 1
+        if unsent:
+            log.info("Sending %d job(s) the last run recorded but never sent", unsent)
         return resumed
 
     async def _reshow_stale_replies(self) -> int:
@@ -114,7 +123,7 @@ class EnhancementService:
     # --- A member's request ---------------------------------------------------------------------
 
     async def submit(self, interaction: discord.Interaction, request: JobRequest) -> None:
-        """Check the request, record the job, answer at once, then start it on Humalike."""
+        """Check the request, record the job, answer at once, then queue its start on Humalike."""
         assert interaction.guild_id is not None
         text = checked_sketch(request.text)
         name = checked_name(request.name)
@@ -122,7 +131,7 @@ class EnhancementService:
             await self._kinds[request.kind].refuse_taken_name(interaction.guild_id, name)
         job = await self._record(interaction, request, text, name)
         job = await self._answer(interaction, job)
-        await self._launch(job)
+        self._starts.put(job)
 
     async def _record(self, interaction: discord.Interaction, request: JobRequest, text: str, name: str | None) -> Job:
         """Written before Humalike is called: a job is never lost, nor started twice."""
@@ -169,8 +178,16 @@ class EnhancementService:
         )
         return attached or job
 
-    async def _launch(self, job: Job) -> None:
-        """Start the job on Humalike (billed, so exactly once) and hand it to the follower."""
+    async def _send(self, queued: Job) -> None:
+        """Start the job on Humalike (billed, so exactly once) and hand it to the follower.
+
+        Marked "sending" before the request goes out, and only if still "queued": a job is sent once,
+        and after a stop only a job that may have been sent is left "sending".
+        """
+        job = await self._jobs.mark_sending(queued.id)
+        if job is None:
+            log.warning("Job %s was no longer queued when its turn came; not sent", queued.id)
+            return
         try:
             started = await self._kind(job).start(job)
         except errors.HumalikeError as error:

@@ -57,7 +57,12 @@ class HumalikeClient:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._token = token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # Timed from when a request is on the wire, never while it waits for a free connection:
+        # a start still waiting in the pool was not sent, so its timing out would report a job as
+        # "may have started" that never did. `sock_read` runs from the moment the request is
+        # written to the first byte of the answer, and between bytes after that. (`connect`, the wait
+        # for a pooled connection and the name lookup, stays unbounded; the system resolver bounds lookups.)
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=timeout, sock_read=timeout)
 
     async def start_enhancement(self, sketch: str, grounding: Grounding) -> StartedJob:
         """Start a billed enhancement. Never retried here: a retry could start a second job."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Shown in place of the start of a line cut to fit the history's size.
+# Shown in place of the start of a line cut to fit the history's size (and of a system prompt's end).
 TRUNCATION_MARK = "…"
 # Strict chat templates also want the first turn after the system message to be
 # the user's; a session usually opens with the persona's greeting.
@@ -48,15 +48,20 @@ def build_messages(
     lines: Sequence[ChannelLine],
     max_messages: int,
     max_chars: int,
+    max_prompt_chars: int | None = None,
 ) -> list[dict[str, str]]:
-    """The system message, then the newest `lines` that fit `max_messages` and `max_chars`, as alternating turns."""
+    """The system message, then the newest `lines` that fit `max_messages` and `max_chars`, as alternating turns.
+
+    The persona's `system_prompt` is cut to its first `max_prompt_chars` characters (None: whole).
+    """
     if max_messages < 1 or max_chars < 1:
         raise ValueError("max_messages and max_chars must be at least 1")
     # An empty assistant turn is refused by some servers; a member's empty line
     # (an image, a sticker) still shows that they spoke, so it stays.
     spoken = [line for line in lines if line.content.strip() or line.persona_id != persona_id]
     turns = _newest_turns(spoken, persona_id, max_messages, max_chars)
-    messages = [{"role": "system", "content": system_message(persona_name, system_prompt, setting)}]
+    system = system_message(persona_name, system_prompt, setting, max_prompt_chars=max_prompt_chars)
+    messages = [{"role": "system", "content": system}]
     if turns and turns[0][0] == "assistant":
         opening = OPENING_TURN_AFTER_CUT if len(turns) < len(spoken) else OPENING_TURN
         messages.append({"role": "user", "content": opening})
@@ -68,8 +73,15 @@ def build_messages(
     return messages
 
 
-def system_message(persona_name: str, system_prompt: str, setting: SettingNote) -> str:
-    """The persona's own prompt, then a short note on where it is and how to answer there."""
+def system_message(
+    persona_name: str, system_prompt: str, setting: SettingNote, *, max_prompt_chars: int | None = None
+) -> str:
+    """The persona's own prompt (its first `max_prompt_chars` characters), then a note on where it is.
+
+    The prompt is bounded like the history: it is sent on every turn, and a persona's prompt
+    (an imported card's above all) can be far longer than any model's context is worth spending.
+    Its beginning is kept, where prompts say who the character is; the note always follows whole.
+    """
     note = [
         f'You are in #{setting.channel_name}, a text channel on the Discord server "{setting.guild_name}".',
         'Several people talk here; each of their messages is given to you as "Display name: message".',
@@ -84,7 +96,16 @@ def system_message(persona_name: str, system_prompt: str, setting: SettingNote) 
         "Never mention anyone with @.",
     ]
     prompt = system_prompt.strip()
+    if max_prompt_chars is not None:
+        prompt = _keep_start(prompt, max_prompt_chars)
     return f"{prompt}\n\n{' '.join(note)}" if prompt else " ".join(note)
+
+
+def _keep_start(text: str, max_chars: int) -> str:
+    """The start of `text`, marked as cut, in at most `max_chars` characters."""
+    if len(text) <= max_chars:
+        return text
+    return text[: max(0, max_chars - len(TRUNCATION_MARK))].rstrip() + TRUNCATION_MARK
 
 
 def _newest_turns(

@@ -65,7 +65,11 @@ class RoleplayService:
                 webhooks=self._webhooks,
                 store=store,
                 transcripts=self._transcripts,
-                bounds=HistoryBounds(settings.roleplay_history_messages, settings.roleplay_history_chars),
+                bounds=HistoryBounds(
+                    settings.roleplay_history_messages,
+                    settings.roleplay_history_chars,
+                    settings.roleplay_system_prompt_chars,
+                ),
                 max_tokens=settings.chat_model_max_tokens,
             )
             if chat is not None

@@ -29,6 +29,7 @@ EDIT_INTERVAL_SECONDS = 1.0  # Discord's webhook rate limits; at most one edit a
 class HistoryBounds:
     messages: int
     chars: int
+    system_prompt_chars: int | None = None  # the most of the persona's prompt sent (None: all of it)
 
 
 class Speaker:
@@ -65,6 +66,7 @@ class Speaker:
             lines=lines,
             max_messages=self._bounds.messages,
             max_chars=self._bounds.chars,
+            max_prompt_chars=self._bounds.system_prompt_chars,
         )
         if greeting:
             # Roles must alternate for strict chat templates: join a trailing user turn rather than add one.

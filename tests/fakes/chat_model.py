@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from aiohttp import web
@@ -157,6 +157,7 @@ class RecordedChat:
     body: Any
     status: int | None = None
     request_id: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)  # the URL's query parameters
 
     @property
     def max_tokens(self) -> Any:
@@ -352,6 +353,7 @@ class FakeChatModel:
             headers=CIMultiDict(request.headers),
             body=body,
             request_id=request[REQUEST_ID],
+            query=dict(request.query),
         )
         index = len(self.requests)
         self.requests.append(record)
@@ -502,9 +504,7 @@ def _abort(request: web.Request) -> None:
 
 
 def _with_status(record: RecordedChat, status: int | None) -> RecordedChat:
-    return RecordedChat(
-        record.model, record.messages, record.stream, record.headers, record.body, status, record.request_id
-    )
+    return replace(record, status=status)
 
 
 def _json(status: int, body: Any) -> web.Response:

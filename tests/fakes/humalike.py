@@ -9,7 +9,7 @@ header on every answer. It never imports the bot.
 
 Job progress is computed from the injected `clock()` at poll time, so a test on
 a virtual or manual clock drives a job by advancing that clock; the fake itself
-never sleeps. Tests script it per case::
+never sleeps, but for `start_latency` (a slow Humalike, below). Tests script it per case::
 
     fake = FakeHumalike(clock=clock)
     fake.script_enhancement(pending_for=0, running_for=30, outcome=Fail({"code": "timeout"}))
@@ -25,6 +25,7 @@ Standalone, for pointing a real bot at it (HUMALIKE_BASE_URL=http://127.0.0.1:87
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import contextvars
 import copy
@@ -432,6 +433,11 @@ class FakeHumalike:
         # Merged into every successful JSON object answer / every enhancement persona object.
         self.extra_keys: dict[str, Any] = {}
         self.extra_persona_keys: dict[str, Any] = {}
+        # A slow Humalike: each start is answered this many seconds of event-loop time after it
+        # arrives (a real sleep: it is for many starts at once, on the real clock, kept short).
+        self.start_latency = 0.0
+        self.starts_in_flight = 0  # starts received and not yet answered
+        self.most_starts_in_flight = 0
         self.jobs: dict[str, Job] = {}
         self.starts: list[StartRecord] = []
         self.polls: Counter[str] = Counter()
@@ -634,7 +640,22 @@ class FakeHumalike:
         problems_of: Callable[[Any], tuple[int, dict[str, Any]] | None],
     ) -> web.StreamResponse:
         body = await _read_json(request)
+        self.starts_in_flight += 1
+        self.most_starts_in_flight = max(self.most_starts_in_flight, self.starts_in_flight)
+        try:
+            if self.start_latency:
+                await asyncio.sleep(self.start_latency)
+            return await self._answer_start(request, kind, problems_of, body)
+        finally:
+            self.starts_in_flight -= 1
 
+    async def _answer_start(
+        self,
+        request: web.Request,
+        kind: JobKind,
+        problems_of: Callable[[Any], tuple[int, dict[str, Any]] | None],
+        body: Any,
+    ) -> web.StreamResponse:
         async def accept() -> web.StreamResponse:
             problem = problems_of(body)
             if problem is not None:
@@ -879,10 +900,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="the bearer token to accept")
     parser.add_argument("--pending-for", type=float, default=1.0, help="seconds an enhancement stays pending")
     parser.add_argument("--running-for", type=float, default=5.0, help="seconds an enhancement stays running")
+    parser.add_argument("--start-latency", type=float, default=0.0, help="seconds before each start is answered")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fake = FakeHumalike(token=args.token)
     fake.default_enhancement = Script(args.pending_for, args.running_for)
+    fake.start_latency = args.start_latency
     log.info("Fake Humalike listening; set HUMALIKE_BASE_URL=http://%s:%s", args.host, args.port)
     web.run_app(fake.app, host=args.host, port=args.port, print=None, access_log=None, handler_cancellation=True)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.wire.standin import API_PREFIX, DiscordStandIn, serve
+from tests.wire.standin import API_PREFIX, DiscordStandIn, InteractionRecord, serve
 
 # A message carries at most 10 embeds in Discord's schema.
 INVALID = {"content": "hi", "embeds": [{"title": "one too many"}] * 11}
@@ -46,3 +47,57 @@ async def test_deferred_checks_find_the_same_problems_once_run(body: dict[str, A
     standin.run_deferred_checks()
     assert len(standin.schema_failures) == failures
     assert standin.answer_failures == []  # our own answer follows the schema too
+
+
+async def test_deferred_checks_find_a_schema_problem_sent_in_a_burst_even_one_the_route_cannot_serve() -> None:
+    # Deferred, an invalid body is not refused: this one (an embed that is not an object) reaches the
+    # route, which trusts the schema and fails on it. It must still be recorded and checked.
+    breaking = {"content": "hi", "embeds": ["not an embed"]}
+    standin = DiscordStandIn(defer_checks=True)
+    guild = standin.add_guild()
+    channel = standin.add_channel(guild, "general")
+    url = f"{API_PREFIX}/channels/{channel.id}/messages"
+    headers = {"Authorization": f"Bot {standin.token}"}
+    burst = [VALID] * 30 + [breaking] + [VALID] * 30
+
+    async with serve(standin) as base, aiohttp.ClientSession() as session:
+
+        async def post(body: dict[str, Any]) -> int:
+            async with session.post(f"{base}{url}", json=body, headers=headers) as response:
+                return response.status
+
+        statuses = await asyncio.gather(*(post(body) for body in burst))
+    assert standin.schema_failures == []  # nothing checked during the burst
+
+    standin.run_deferred_checks()
+    assert [failure.body for failure in standin.schema_failures] == [breaking]
+    assert statuses.count(200) == 60
+    assert len(standin.calls) == len(burst)  # the one the route could not serve is recorded too
+
+
+async def test_a_callback_after_discords_answer_window_is_refused_with_10062_and_counted() -> None:
+    standin = DiscordStandIn()
+    standin.interaction_answer_window = 0.5
+    standin.global_commands = [{"id": str(standin.ids.next()), "name": "ping", "type": 1, "options": []}]
+    guild = standin.add_guild()
+    channel = standin.add_channel(guild, "general")
+    member = standin.add_member(guild, "alice")
+    in_time = await standin.send_command("ping", user=member, channel=channel)
+    late = await standin.send_command("ping", user=member, channel=channel)
+    late.created_at -= 1.0  # created a second ago: past the window
+
+    async with serve(standin) as base, aiohttp.ClientSession() as session:
+
+        async def answer(record: InteractionRecord) -> tuple[int, Any]:
+            async with session.post(
+                f"{base}{API_PREFIX}/interactions/{record.id}/{record.token}/callback",
+                json={"type": 4, "data": {"content": "pong"}},
+            ) as response:
+                return response.status, await response.json() if response.status != 204 else None
+
+        assert (await answer(in_time))[0] == 204
+        assert await answer(late) == (404, {"code": 10062, "message": "Unknown interaction"})
+
+    assert standin.late_callbacks_refused == 1
+    assert (in_time.answered, late.answered) == (True, False)
+    assert in_time.settled and late.settled  # neither is still waiting for the bot

@@ -10,6 +10,8 @@ One aiohttp application serves:
   (`tests/wire/discord_api/openapi.json`); a body that fails is recorded in `schema_failures`
   and, like Discord does, refused with 400 (50035). The stand-in's own JSON answers are
   checked against the response schemas too (`answer_failures`), so the fake keeps to the API.
+  An interaction callback after Discord's 3 s is refused with 10062 and counted
+  (`late_callbacks_refused`).
 - A websocket gateway at `/gateway` (and `/gateway/resume`, the `resume_gateway_url`): HELLO,
   heartbeats acked, IDENTIFY answered with READY and a GUILD_CREATE per guild, RESUME replaying
   what the bot missed and then RESUMED, INVALID_SESSION for a session it does not know.

@@ -76,6 +76,19 @@ class _Request:
 
 
 @dataclass
+class _Unchecked:
+    """A body whose schema check was deferred (see `defer_checks`), and our answer once there is one."""
+
+    method: str
+    path: str
+    operation: Operation
+    body: Any
+    answer: Any = None  # a 2xx JSON answer, checked too
+    status: int = 0  # 0 while the request is still being answered
+    request_checked: bool = False
+
+
+@dataclass
 class _Answer:
     status: int
     body: Any = None

@@ -254,10 +254,16 @@ class InteractionRecord:
     modal: dict[str, Any] | None = None
     choices: list[dict[str, Any]] | None = None
     opened_by: int | None = None  # for a modal submit: the interaction answered with the modal
+    refused_at: float | None = None  # when a callback arrived too late and was refused with 10062
 
     @property
     def answered(self) -> bool:
         return self.callback_type is not None
+
+    @property
+    def settled(self) -> bool:
+        """Answered, or its answer came too late: either way the bot has done with answering it."""
+        return self.answered or self.refused_at is not None
 
     @property
     def answer_seconds(self) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -26,6 +27,8 @@ from tests.wire.standin.messages import Messages
 from tests.wire.standin.plumbing import Handler, _Answer, _error, _form_error, _Request, _truthy
 from tests.wire.standin.records import ChannelWebhook, InteractionRecord, StoredMessage
 from tests.wire.standin.world import StandInUser
+
+log = logging.getLogger(__name__)
 
 
 class InteractionRoutes(Messages):
@@ -58,6 +61,14 @@ class InteractionRoutes(Messages):
             return _error(404, 10062, "Unknown interaction")
         arrived = request.arrived
         if arrived - record.created_at > self.interaction_answer_window:
+            if record.refused_at is None:
+                record.refused_at = arrived
+                # Counted (`late_callbacks_refused`) and printed by the benchmarks, so not a warning each.
+                log.info(
+                    "Refused the callback of interaction %s: %.2f s after it was created",
+                    record.id,
+                    arrived - record.created_at,
+                )
             return _error(404, 10062, "Unknown interaction")
         if record.answered:
             return _error(400, 40060, "Interaction has already been acknowledged.")

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import HeldRequests
-from tests.wire.openapi import OpenAPI, Operation, shared_openapi
+from tests.wire.openapi import OpenAPI, shared_openapi
 from tests.wire.standin.constants import (
     API_PREFIX,
     APP_FLAG_GATEWAY_MESSAGE_CONTENT,
@@ -30,7 +30,7 @@ from tests.wire.standin.constants import (
     RESUME_GATEWAY_PATH,
     Snowflakes,
 )
-from tests.wire.standin.plumbing import Handler, _Connection, _Latency, _RateLimit, _Session
+from tests.wire.standin.plumbing import Handler, _Connection, _Latency, _RateLimit, _Session, _Unchecked
 from tests.wire.standin.records import (
     ChannelWebhook,
     GatewayEvent,
@@ -70,7 +70,7 @@ class StandInState(ABC):
         # `run_deferred_checks()`: every body is still checked, but not while the clock runs.
         # Deferred, an invalid body is recorded but not refused.
         self.defer_checks = defer_checks
-        self._unchecked: list[tuple[str, str, Operation, Any, Any, int]] = []  # ..., request, answer, status
+        self._unchecked: list[_Unchecked] = []
         self.openapi = openapi or shared_openapi()
         self.base_url: str | None = None  # set by `serve()`
         self.ids = Snowflakes()
@@ -188,6 +188,11 @@ class StandInState(ABC):
     @property
     def session_id(self) -> str | None:
         return self._session.id if self._session else None
+
+    @property
+    def late_callbacks_refused(self) -> int:
+        """Interactions whose callback came after the answer window, refused with 10062 as Discord does."""
+        return sum(1 for record in self.interactions.values() if record.refused_at is not None)
 
     def gateway_count(self, kind: str) -> int:
         return sum(1 for event in self.gateway_events if event.kind == kind)
