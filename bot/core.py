@@ -25,6 +25,7 @@ from bot.humalike.client import HumalikeClient
 from bot.redaction import redacted_url
 from bot.roleplay.service import RoleplayService
 from bot.settings import Settings
+from bot.sharding import publishes_commands
 from bot.tree import BotCommandTree
 from storage.casts import CastStore
 from storage.database import Database, open_database
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts")
 
 
-class PersonaBot(commands.Bot):
+class PersonaBot(commands.AutoShardedBot):
     # Opened and built by setup_hook, before any cog loads.
     database: Database
     humalike: HumalikeClient
@@ -57,6 +58,9 @@ class PersonaBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=BotCommandTree,
+            # None and None: every shard Discord recommends, in this process.
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_id_list,
             # Nothing the bot or a persona says pings anyone; a call that must can say so itself.
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
@@ -100,6 +104,7 @@ class PersonaBot(commands.Bot):
                 max_in_flight_per_user=settings.max_jobs_per_user,
                 deadline_seconds=settings.job_deadline_seconds,
                 max_concurrent_starts=settings.humalike_max_concurrent_starts,
+                lease_seconds=settings.job_lease_seconds,
             ),
         )
         self.roleplay = RoleplayService(
@@ -112,6 +117,9 @@ class PersonaBot(commands.Bot):
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:
+        if not publishes_commands(self.settings.shard_id_list):
+            log.info("Leaving the slash commands to the process that runs shard 0")
+            return
         if self.settings.dev_guild_id is not None:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.sharding import check_shards, parse_shard_ids
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_PATH = PROJECT_ROOT / "data" / "bot.sqlite3"
 
@@ -37,6 +39,10 @@ class Settings(StorageSettings):
     humalike_max_concurrent_starts: int = Field(32, ge=1)
 
     dev_guild_id: int | None = None
+    # Several processes (README, "Running at scale"): how many shards the bot has in all, and which of
+    # them this process runs ("0-3", "0,2"). Unset: one process runs every shard Discord recommends.
+    shard_count: int | None = Field(None, ge=1)
+    shard_ids: str | None = None
 
     # Following a job: first poll soon, then as often as the job is likely to have ended
     # (bot/enhance/schedule.py), never closer than the interval, backing off on errors.
@@ -46,6 +52,9 @@ class Settings(StorageSettings):
     # After this long a job is reported as timed out; it is still followed, and saved if it succeeds.
     job_deadline_seconds: float = Field(1800.0, gt=0)
     max_jobs_per_user: int = Field(3, ge=1)
+    # With DATABASE_URL, how long a job stays with a bot process that stopped renewing it (killed, host
+    # lost) before another process takes it over.
+    job_lease_seconds: float = Field(15.0, ge=3)
     # /persona import: cards one member may send a minute (reading a hostile card costs CPU).
     persona_imports_per_minute: int = Field(5, ge=1)
 
@@ -76,6 +85,16 @@ class Settings(StorageSettings):
                 " so polls always have connections"
             )
         return self
+
+    @model_validator(mode="after")
+    def _shards_are_among_the_count(self) -> Settings:
+        check_shards(self.shard_count, self.shard_id_list)
+        return self
+
+    @property
+    def shard_id_list(self) -> list[int] | None:
+        """The shards this process runs; None: every shard."""
+        return parse_shard_ids(self.shard_ids) if self.shard_ids else None
 
     @property
     def chat_model_configured(self) -> bool:

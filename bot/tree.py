@@ -8,10 +8,12 @@ import discord
 from discord import app_commands
 
 from bot.errors import UserFacingError
+from storage.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side and it has been logged. Please try again in a moment."
+DATABASE_AWAY = "My database is not answering right now, so nothing was done. Please try again in a minute."
 
 
 async def tell(interaction: discord.Interaction, message: str) -> None:
@@ -22,8 +24,12 @@ async def tell(interaction: discord.Interaction, message: str) -> None:
         await interaction.response.send_message(message, ephemeral=True)
 
 
-def explain(error: app_commands.AppCommandError) -> str | None:
+def explain(error: Exception) -> str | None:
     """The sentence for an expected failure; None for a bug."""
+    cause = getattr(error, "original", error)  # what a command or a component raised
+    if isinstance(cause, DatabaseUnavailable):
+        log.warning("The database is unreachable: %s", cause)
+        return DATABASE_AWAY
     if isinstance(error, UserFacingError):
         return error.message
     if isinstance(error, app_commands.NoPrivateMessage):
@@ -43,7 +49,7 @@ def explain(error: app_commands.AppCommandError) -> str | None:
 
 async def report_error(interaction: discord.Interaction, error: Exception, *, where: str) -> None:
     """Tell the user what went wrong; log the whole of anything unexpected."""
-    message = explain(error) if isinstance(error, app_commands.AppCommandError) else None
+    message = explain(error)
     if message is None:
         log.error("%s failed", where, exc_info=error)
         message = UNEXPECTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from storage.database import Database
@@ -9,6 +10,19 @@ from storage.errors import IntegrityError
 from storage.models import UNFINISHED_STATES, Job, JobKind, JobState
 
 _UNFINISHED = ", ".join(f"'{state}'" for state in UNFINISHED_STATES)
+# Unfinished, not already ours, and with no live lease (unless every job is to be taken).
+_CLAIMABLE = (
+    f"state IN ({_UNFINISHED}) AND (lease_owner IS NULL OR lease_owner <> :owner)"
+    " AND (:every_job OR lease_until IS NULL OR lease_until < :now)"
+)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A job held by one bot process (`owner`) until `until` (wall-clock seconds)."""
+
+    owner: str
+    until: float
 
 
 class TooManyJobs(Exception):
@@ -25,6 +39,11 @@ class JobStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
+    @property
+    def shared(self) -> bool:
+        """Whether other bot processes may use this database too (PostgreSQL), so leases matter."""
+        return self._db.backend != "sqlite"
+
     async def create(
         self,
         *,
@@ -40,6 +59,7 @@ class JobStore:
         user_name: str | None = None,
         kind: JobKind = JobKind.ENHANCEMENT,
         cast_size: int | None = None,
+        lease: Lease | None = None,
     ) -> Job:
         """Record a new job, unless the user already has `max_in_flight` unfinished ones.
 
@@ -50,8 +70,8 @@ class JobStore:
         try:
             rows = await self._db.write_returning(
                 "INSERT INTO jobs (guild_id, channel_id, user_id, sketch, grounding, requested_name,"
-                " state, created_at, retry_of, user_name, kind, cast_size)"
-                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                " state, created_at, retry_of, user_name, kind, cast_size, lease_owner, lease_until)"
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
                 f" WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ({_UNFINISHED})) < ?"
                 " RETURNING *",
                 (
@@ -67,6 +87,8 @@ class JobStore:
                     user_name,
                     kind,
                     cast_size,
+                    lease.owner if lease else None,
+                    lease.until if lease else None,
                     user_id,
                     max_in_flight,
                 ),
@@ -112,6 +134,39 @@ class JobStore:
         await self._db.write(
             "UPDATE jobs SET message_id = ?, interaction_token = NULL, token_expires_at = NULL WHERE id = ?",
             (message_id, job_id),
+        )
+
+    # --- Leases: which process follows which job -------------------------------------------------
+
+    async def claim_orphans(self, lease: Lease, *, now: float, limit: int = 100, every_job: bool = False) -> list[Job]:
+        """Take unfinished jobs whose lease ran out (or that never had one); the jobs now held.
+
+        Two processes claiming at once never take the same job: PostgreSQL skips rows another
+        claim has locked, and re-checks the lease of a row that changed meanwhile; SQLite runs one
+        statement at a time. `every_job` takes live leases too, for a database no other process uses.
+        """
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.backend == "postgresql" else ""
+        rows = await self._db.write_returning(
+            "UPDATE jobs SET lease_owner = :owner, lease_until = :until"
+            f" WHERE {_CLAIMABLE} AND id IN"
+            f" (SELECT id FROM jobs WHERE {_CLAIMABLE} ORDER BY id LIMIT :limit{skip_locked})"
+            " RETURNING *",
+            {"owner": lease.owner, "until": lease.until, "now": now, "limit": limit, "every_job": every_job},
+        )
+        return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
+
+    async def renew_leases(self, lease: Lease) -> set[int]:
+        """Extend every lease `lease.owner` holds on an unfinished job; the ids of those jobs."""
+        rows = await self._db.write_returning(
+            f"UPDATE jobs SET lease_until = ? WHERE lease_owner = ? AND state IN ({_UNFINISHED}) RETURNING id",
+            (lease.until, lease.owner),
+        )
+        return {row[0] for row in rows}
+
+    async def release_leases(self, owner: str) -> int:
+        """Give up every lease `owner` holds, so another process takes its jobs over at once."""
+        return await self._db.write(
+            f"UPDATE jobs SET lease_until = NULL WHERE lease_owner = ? AND state IN ({_UNFINISHED})", (owner,)
         )
 
     async def mark_sending(self, job_id: int) -> Job | None:

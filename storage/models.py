@@ -62,6 +62,8 @@ class Job:
     kind: JobKind = JobKind.ENHANCEMENT
     cast_size: int | None = None
     reply_stale: bool = False  # Discord took its latest reply nowhere
+    lease_owner: str | None = None  # the bot process following it (storage/jobs.py, leases)
+    lease_until: float | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Job:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -23,11 +23,22 @@ from storage.database import Backend, Params, migrations
 from storage.errors import DatabaseUnavailable, IntegrityError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POOL_SIZE = 10
 # Advisory locks: ours are named ("member-jobs:42") and hashed to PostgreSQL's 64-bit keys.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 MIGRATION_LOCK = "schema-migrations"
+# What a lost connection raises: refused, cut by a server restart (admin shutdown), or left in a
+# state asyncpg cannot go on from. The pool replaces such a connection at its next use.
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+READ_ATTEMPTS = 2  # a read met by a lost connection is tried once more
 # A string literal, a `?`, or a `:name` that is not part of a `::type` cast.
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\?|(?<!:):([A-Za-z_]\w*)")
 
@@ -86,13 +97,23 @@ class PostgresDatabase:
 
     async def fetch_one(self, sql: str, params: Params = ()) -> asyncpg.Record | None:
         query, args = to_postgres(sql, params)
-        with _translated_errors():
-            return await self._pool.fetchrow(query, *args)
+        return await self._read(lambda: self._pool.fetchrow(query, *args))
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
         query, args = to_postgres(sql, params)
-        with _translated_errors():
-            return list(await self._pool.fetch(query, *args))
+        return list(await self._read(lambda: self._pool.fetch(query, *args)))
+
+    async def _read(self, run: Callable[[], Awaitable[T]]) -> T:
+        """A read, tried once more on a fresh connection if the first was lost: nothing was changed."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                with _translated_errors():
+                    return await run()
+            except DatabaseUnavailable:
+                if attempt == READ_ATTEMPTS:
+                    raise
+                log.info("A database read met a lost connection; reading again on a fresh one")
+        raise AssertionError("unreachable")
 
     async def stream(self, sql: str, params: Params = (), *, batch_rows: int) -> AsyncIterator[list[asyncpg.Record]]:
         """A large result a batch at a time, never whole in memory."""
@@ -230,8 +251,8 @@ def _translated_errors() -> Iterator[None]:
         yield
     except asyncpg.IntegrityConstraintViolationError as error:
         raise IntegrityError(f"{error.constraint_name}: {error}") from None
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.InterfaceError) as error:
-        raise DatabaseUnavailable(str(error)) from None
+    except _CONNECTION_LOST as error:
+        raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from None
 
 
 async def _schema_version(connection: asyncpg.Connection) -> int:

@@ -137,7 +137,10 @@ async def simcord_env(
     wait it is: then only the virtual clock (`env.advance_time`) or a new job ends it.
     """
     marker = request.node.get_closest_marker("simcord")
-    env = simcord.Env(simcord_bot, **(marker.kwargs if marker else {}))
+    options = dict(marker.kwargs) if marker else {}
+    if simcord_bot.shard_count is None:  # the bot asks Discord how many; simcord must be told
+        options.setdefault("shard_count", 1)
+    env = simcord.Env(simcord_bot, **options)
     sleep = Wakeup.sleep
 
     async def declared_sleep(wakeup: Wakeup, seconds: float | None) -> None:

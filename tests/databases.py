@@ -24,14 +24,19 @@ BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql")
 async def postgres_schema() -> AsyncIterator[str]:
     """A DATABASE_URL whose tables all land in a new, empty schema, dropped afterwards."""
     schema = f"test_{uuid.uuid4().hex[:16]}"
+    await _admin(f'CREATE SCHEMA "{schema}"')
+    try:
+        # asyncpg passes query parameters it does not know to the server as settings.
+        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}search_path={schema}"
+    finally:
+        await _admin(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def _admin(sql: str) -> None:
+    # A connection of its own each time: none is left open for a test that cuts connections.
     admin = await asyncpg.connect(POSTGRES_URL)
     try:
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            # asyncpg passes query parameters it does not know to the server as settings.
-            yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}search_path={schema}"
-        finally:
-            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.execute(sql)
     finally:
         await admin.close()
 

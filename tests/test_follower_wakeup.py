@@ -17,10 +17,10 @@ from bot.enhance.schedule import PollSettings
 from bot.humalike.client import HumalikeClient
 from bot.humalike.models import Grounding
 from storage.casts import CastStore
-from storage.database import Database
 from storage.jobs import JobStore
 from storage.models import Job
 from storage.personas import PersonaStore
+from storage.sqlite import SqliteDatabase
 from tests.conftest import SAM_SKETCH
 from tests.fakes.humalike import DEFAULT_TOKEN, FakeHumalike
 
@@ -62,7 +62,7 @@ async def accepted_job(jobs: JobStore, humalike: HumalikeClient) -> Job:
 async def test_a_sleeping_follower_is_woken_by_a_new_job_without_any_discord_client(
     tmp_path: Path, fake_humalike: FakeHumalike
 ) -> None:
-    database = await Database.open(tmp_path / "bot.sqlite3")
+    database = await SqliteDatabase.open(tmp_path / "bot.sqlite3")
     jobs = JobStore(database)
     try:
         async with aiohttp.ClientSession() as session:

@@ -99,6 +99,12 @@ class EnhancementFollower:
         self._follow(job, due=time.monotonic())
         self._wakeup.wake()
 
+    def keep_only(self, held: set[int]) -> None:
+        """Stop following the jobs this process no longer holds: another has taken them over."""
+        for job_id in [job_id for job_id in self._followed if job_id not in held]:
+            log.warning("Job %s was taken over by another process; no longer following it here", job_id)
+            self._followed.pop(job_id, None)
+
     def _follow(self, job: Job, *, due: float) -> Followed:
         entry = Followed(job=job, due=due)
         self._followed[job.id] = entry

@@ -19,6 +19,7 @@ from bot.clock import wall_clock
 from bot.enhance import failures
 from bot.enhance.follower import EnhancementFollower
 from bot.enhance.kinds import Kind, all_kinds
+from bot.enhance.leases import LeaseKeeper
 from bot.enhance.render import Progress, Reply, render_failure, render_progress
 from bot.enhance.reply import ReplyEditor
 from bot.enhance.request import JobRequest, checked_name, checked_sketch
@@ -40,6 +41,7 @@ class JobLimits:
     max_in_flight_per_user: int
     deadline_seconds: float  # when a job is reported as late (it is still followed)
     max_concurrent_starts: int  # billable starts on the wire at once; the rest wait, unsent
+    lease_seconds: float = 15.0  # how long a job stays with a process that stopped renewing it
 
 
 class EnhancementService:
@@ -66,6 +68,13 @@ class EnhancementService:
             deadline_seconds=limits.deadline_seconds,
         )
         self._starts = StartQueue(self._send, max_concurrent=limits.max_concurrent_starts)
+        self._leases = LeaseKeeper(
+            jobs,
+            lease_seconds=limits.lease_seconds,
+            shared=jobs.shared,
+            on_claimed=self._take,
+            on_renewed=self._follower.keep_only,
+        )
 
     def _kind(self, job: Job) -> Kind:
         return self._kinds[job.kind]
@@ -73,11 +82,11 @@ class EnhancementService:
     # --- Start-up and shut-down -----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Follow every job the last run left unfinished, and show again what Discord did not take."""
+        """Follow every unfinished job nobody else holds, and show again what Discord did not take."""
         self._follower.start()
-        resumed = await self._resume_unfinished()
-        if resumed:
-            log.info("Resumed following %d unfinished job(s)", resumed)
+        taken = await self._leases.start()
+        if taken:
+            log.info("Took up %d unfinished job(s)", taken)
         reshown = await self._reshow_stale_replies()
         if reshown:
             log.info("Showed again %d result(s) Discord did not take before the last stop", reshown)
@@ -85,23 +94,18 @@ class EnhancementService:
     async def stop(self) -> None:
         await self._starts.stop()  # first: a start answered meanwhile is handed to the follower
         await self._follower.stop()
+        await self._leases.stop()  # last: what is still unfinished goes to another process at once
         self._editor.close()
 
-    async def _resume_unfinished(self) -> int:
-        resumed = unsent = 0
-        for job in await self._jobs.unfinished():
-            if job.state is JobState.QUEUED:
-                self._starts.put(job)  # never sent: it goes out now, in the order it came
-                unsent += 1
-            elif job.state is JobState.SENDING:
-                # We cannot know whether Humalike received the start; resending could start it twice.
-                await self._follower.finish_failed(job, failures.Failure(failures.INTERRUPTED))
-            else:
-                self._follower.resume(job)
-                resumed += 1
-        if unsent:
-            log.info("Sending %d job(s) the last run recorded but never sent", unsent)
-        return resumed
+    async def _take(self, job: Job) -> None:
+        """Follow a job left unfinished by the last run, or by a process that died."""
+        if job.state is JobState.QUEUED:
+            self._starts.put(job)  # never sent: it goes out now, in the order it came
+        elif job.state is JobState.SENDING:
+            # We cannot know whether Humalike received the start; resending could start it twice.
+            await self._follower.finish_failed(job, failures.Failure(failures.INTERRUPTED))
+        else:
+            self._follower.resume(job)
 
     async def _reshow_stale_replies(self) -> int:
         stale = await self._jobs.finished_with_stale_replies()
@@ -150,6 +154,7 @@ class EnhancementService:
                 user_name=interaction.user.display_name,
                 kind=request.kind,
                 cast_size=request.size,
+                lease=self._leases.lease(),
             )
         except TooManyJobs as error:
             raise UserFacingError(
