@@ -67,6 +67,10 @@ class EnhancementService:
         )
         self._starts = StartQueue(self._send, max_concurrent=limits.max_concurrent_starts)
 
+    def held_replies(self) -> set[int]:
+        """The jobs whose reply is kept in memory: those waiting to be shown again, no other."""
+        return self._editor.held_jobs()
+
     def _kind(self, job: Job) -> Kind:
         return self._kinds[job.kind]
 
