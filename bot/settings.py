@@ -74,6 +74,11 @@ class Settings(StorageSettings):
     # The most of a persona's system prompt the model is sent each turn (its beginning is kept).
     roleplay_system_prompt_chars: int = Field(24000, ge=200)
     roleplay_answer_other_bots: bool = False
+    # Answers to bots and webhooks in a row, with no member in between, before personas wait for a member:
+    # two bots that answer each other would otherwise talk forever, one model call a line.
+    roleplay_max_bot_turns: int = Field(3, ge=0)
+    # What personas said is remembered (for replies to them, and read-back after a restart) this long.
+    roleplay_message_retention_days: float = Field(30.0, gt=0)
 
     log_level: str = "INFO"
 

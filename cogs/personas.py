@@ -150,11 +150,11 @@ class ConfirmDelete(OwnedView):
             check_may_change(member_of(interaction), current, "delete")
         self.stop()
         deleted = await self.personas.delete(self.persona.id)
-        if deleted:
-            await self.roleplay.end_persona(self.persona.id)
         name = discord.utils.escape_markdown(self.persona.name)
         text = f"🗑️ Deleted **{name}**." if deleted else f"**{name}** was already deleted."
         await interaction.response.edit_message(content=text, view=None)
+        if deleted:  # after the answer: each channel it spoke in is told
+            await self.roleplay.end_persona(self.persona.id, by=interaction.user)
 
     @discord.ui.button(label="Keep it", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmDelete]) -> None:
@@ -245,12 +245,14 @@ class Personas(commands.GroupCog, group_name="persona"):
     ) -> None:
         """Give a persona a new name (its creator, or Manage Server)."""
         persona = await self._resolve(interaction, name)
-        check_may_change(member_of(interaction), persona, "rename")
+        member = member_of(interaction)
+        check_may_change(member, persona, "rename")
         updated = await self._save(persona, new_name, persona.system_prompt)
         await interaction.response.send_message(
             f"✏️ **{discord.utils.escape_markdown(persona.name)}** is now "
             f"**{discord.utils.escape_markdown(updated.name)}**.",
         )
+        await self.bot.roleplay.persona_changed(persona, updated, by=member)  # after the answer: it posts
 
     @app_commands.command(name="edit")
     @app_commands.guild_only()
@@ -265,9 +267,11 @@ class Personas(commands.GroupCog, group_name="persona"):
         current = await self.bot.personas.get(persona.id)
         if current is None or current.guild_id != interaction.guild_id:
             raise UserFacingError("That persona was deleted while the form was open.")
-        check_may_change(member_of(interaction), current, "edit")
+        member = member_of(interaction)
+        check_may_change(member, current, "edit")
         updated = await self._save(current, name, prompt.strip() or current.system_prompt)
         await interaction.response.send_message(f"✏️ Saved **{discord.utils.escape_markdown(updated.name)}**.")
+        await self.bot.roleplay.persona_changed(current, updated, by=member)  # after the answer: it posts
 
     async def _save(self, persona: Persona, name: str, system_prompt: str) -> Persona:
         cleaned = required_name(name)

@@ -18,6 +18,8 @@ from bot.roleplay.service import bold_names
 from storage.roleplay import GuildRoleplaySettings, RoleplayMode
 
 IDLE_CHECK_SECONDS = 60
+# How often records of old persona messages are pruned (the first run is at start-up).
+PRUNE_MESSAGES_HOURS = 1
 
 
 class Roleplay(commands.GroupCog, group_name="roleplay"):
@@ -28,9 +30,11 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
 
     async def cog_load(self) -> None:
         self.expire_idle.start()
+        self.prune_messages.start()
 
     async def cog_unload(self) -> None:
         self.expire_idle.cancel()
+        self.prune_messages.cancel()
 
     @app_commands.command(name="as")
     @app_commands.guild_only()
@@ -134,6 +138,10 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
     @tasks.loop(seconds=IDLE_CHECK_SECONDS)
     async def expire_idle(self) -> None:
         await self.bot.roleplay.expire_idle()
+
+    @tasks.loop(hours=PRUNE_MESSAGES_HOURS)
+    async def prune_messages(self) -> None:
+        await self.bot.roleplay.prune_messages()
 
 
 async def setup(bot: PersonaBot) -> None:

@@ -42,6 +42,15 @@ class TooManyActive(Exception):
         self.active = active
 
 
+# Discord's epoch, in milliseconds since the Unix epoch: snowflakes count from it.
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+
+def snowflake_at(timestamp: float) -> int:
+    """The smallest snowflake Discord could give a message made at `timestamp` (seconds since the Unix epoch)."""
+    return max(0, int(timestamp * 1000) - DISCORD_EPOCH_MS) << 22
+
+
 _SESSION_COLUMNS = (
     "s.id, s.guild_id, s.channel_id, s.persona_id, p.name AS persona_name, s.mode, s.started_by,"
     " s.started_at, s.last_activity_at"
@@ -121,6 +130,16 @@ class RoleplayStore:
             "INSERT INTO persona_messages (message_id, channel_id, persona_id, session_id, created_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
             (message_id, channel_id, persona_id, session_id, now),
+        )
+
+    async def prune_messages(self, *, older_than: float) -> int:
+        """Forget which persona sent the messages recorded before `older_than`; how many were forgotten."""
+        # A message id is a Discord snowflake, its creation time in its top bits: the primary key's range
+        # then finds the old rows without scanning the table or needing an index on created_at. The
+        # created_at test keeps ids that are not snowflakes (a stand-in's) from being taken for old ones.
+        return await self._db.write(
+            "DELETE FROM persona_messages WHERE message_id < ? AND created_at < ?",
+            (snowflake_at(older_than), older_than),
         )
 
     async def persona_of_messages(self, message_ids: list[int]) -> dict[int, int]:

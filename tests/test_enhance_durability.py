@@ -255,3 +255,33 @@ async def test_a_failure_discord_took_nowhere_before_a_restart_is_shown_after_it
     retried = await world.alice.click(reply, label="Retry")
     await world.env.advance_time(15)
     assert world.message(retried.response.id).embeds[0].title == "Sam Okafor"
+
+
+async def test_a_result_given_up_on_is_let_go_of_in_memory_and_kept_for_the_next_start(world: World) -> None:
+    await world.enhance()
+    await world.env.advance_time(3)
+    refuse_every_reply_route(world)
+    await world.env.advance_time(15)  # saved while Discord refuses the reply
+    assert world.bot.enhancements.held_replies() != set()
+
+    await world.wait(30 + 120 + 600 + 60)  # every re-show refused too: given up
+
+    assert world.bot.enhancements.held_replies() == set()
+    [job] = await world.jobs()
+    assert job["reply_stale"] == 1  # the next start-up shows it
+
+
+async def test_a_progress_reply_given_up_on_is_unmarked_once_a_later_reply_is_shown(world: World) -> None:
+    world.fake.script_enhancement(pending_for=1, running_for=900)
+    reply_id = (await world.enhance()).response.id
+    refuse_every_reply_route(world)
+    await world.env.advance_time(3)  # "pending" or "running" is refused
+    await world.wait(30 + 120 + 600 + 10)  # and every re-show of it: given up, while the job still runs
+    assert world.bot.enhancements.held_replies() == set()
+    end_the_outage(world)
+
+    await world.wait(300)  # the job ends and its card is shown
+
+    assert world.message(reply_id).embeds[0].title == "Sam Okafor"
+    [job] = await world.jobs()
+    assert job["reply_stale"] == 0

@@ -566,3 +566,23 @@ async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_pa
         assert stale["reply_stale"] == 0
     finally:
         await database.close()
+
+
+@pytest.mark.parametrize("snowflakes", [True, False], ids=["discord-ids", "ids-that-are-not-snowflakes"])
+async def test_pruning_forgets_only_persona_messages_recorded_before_the_cutoff(
+    database: Database, snowflakes: bool
+) -> None:
+    from storage.roleplay import RoleplayStore, snowflake_at
+
+    store = RoleplayStore(database)
+    ages = [40, 31, 29, 1]  # days
+    for number, age in enumerate(ages):
+        at = NOW - age * 86400
+        message_id = snowflake_at(at) + number if snowflakes else number + 1
+        await store.record_message(message_id=message_id, channel_id=1, persona_id=1, session_id=1, now=at)
+
+    pruned = await store.prune_messages(older_than=NOW - 30 * 86400)
+
+    assert pruned == 2
+    kept = await database.fetch_all("SELECT created_at FROM persona_messages ORDER BY created_at")
+    assert [round((NOW - row["created_at"]) / 86400) for row in kept] == [29, 1]

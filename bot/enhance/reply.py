@@ -55,10 +55,15 @@ class ReplyEditor:
         self._client = client
         self._jobs = jobs
         self._reshowing: dict[int, asyncio.Task[None]] = {}  # job id -> its reply waiting to be shown again
-        self._stale: set[int] = set()  # jobs marked stale in the database by this run
+        # Jobs marked stale in the database by this run while a re-show of theirs is pending: a re-show
+        # that succeeds clears the mark behind the caller's back, so the caller's copy of the job cannot say.
+        self._stale: set[int] = set()
 
     async def show(self, job: Job, reply: Reply) -> Job:
-        """Show `reply` as the job's reply; returns the job, with its reply moved if it had to be."""
+        """Show `reply` as the job's reply; returns the job, with its reply moved if it had to be.
+
+        The job returned says whether its reply is stale: pass it to the next `show`.
+        """
         waiting = self._reshowing.pop(job.id, None)
         if waiting is not None:
             waiting.cancel()  # this reply is newer
@@ -66,14 +71,16 @@ class ReplyEditor:
         if shown is None:
             await self._mark_stale(job, True)
             self._reshow_later(job, reply, attempt=0)
-            return job
+            return replace(job, reply_stale=True)
         await self._mark_stale(job, False)
-        return shown
+        return replace(shown, reply_stale=False)
 
     async def _mark_stale(self, job: Job, stale: bool) -> None:
         # Written only on a change: a reply shown as usual costs no write.
-        if stale != (job.reply_stale or job.id in self._stale):
-            await self._jobs.mark_reply_stale(job.id, stale)
+        if stale and job.id not in self._stale:
+            await self._jobs.mark_reply_stale(job.id, True)
+        elif not stale and (job.reply_stale or job.id in self._stale):
+            await self._jobs.mark_reply_stale(job.id, False)
         if stale:
             self._stale.add(job.id)
         else:
@@ -83,10 +90,18 @@ class ReplyEditor:
         for task in self._reshowing.values():
             task.cancel()
         self._reshowing.clear()
+        self._stale.clear()
+
+    def held_jobs(self) -> set[int]:
+        """Every job kept in memory: those with a re-show pending, no other."""
+        return set(self._reshowing) | self._stale
 
     def _reshow_later(self, job: Job, reply: Reply, *, attempt: int) -> None:
         if attempt >= len(RESHOW_AFTER_SECONDS):
+            # Still marked in the database, so the next start-up shows it; and the job the caller holds
+            # says it is stale (see `show`), so a later reply that is shown clears the mark.
             log.warning("Gave up showing job %s's reply: Discord took it nowhere", job.id)
+            self._stale.discard(job.id)
             return
         self._reshowing[job.id] = asyncio.create_task(self._reshow(job, reply, attempt), name=f"reshow-job-{job.id}")
 

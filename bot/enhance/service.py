@@ -76,6 +76,10 @@ class EnhancementService:
             on_renewed=self._follower.keep_only,
         )
 
+    def held_replies(self) -> set[int]:
+        """The jobs whose reply is kept in memory: those waiting to be shown again, no other."""
+        return self._editor.held_jobs()
+
     def _kind(self, job: Job) -> Kind:
         return self._kinds[job.kind]
 

@@ -17,7 +17,9 @@ from bot.errors import UserFacingError
 from bot.roleplay.access import check_may_start_here, may_start, member_and_channel
 from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
+from bot.roleplay.bot_turns import BotTurns
 from bot.roleplay.history import ChannelLine
+from bot.roleplay.notices import change_notice, deleted_notice
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import HistoryBounds, Speaker
 from bot.roleplay.transcript import Transcripts
@@ -29,6 +31,8 @@ from storage.personas import PersonaStore
 from storage.roleplay import AlreadyActive, RoleplayMode, RoleplayStore, Session, TooManyActive
 
 log = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86400
 
 NO_MODEL = (
     "No chat model is set up, so personas cannot speak yet. Whoever runs the bot sets `CHAT_MODEL_BASE_URL`, "
@@ -59,6 +63,7 @@ class RoleplayService:
         self._webhooks = WebhookPool(client, store)
         self._transcripts = Transcripts()
         self._turns = TurnQueue(settings.roleplay_channel_cooldown_seconds)
+        self._bot_turns = BotTurns(settings.roleplay_max_bot_turns)
         self._speaker = (
             Speaker(
                 chat=chat,
@@ -89,6 +94,26 @@ class RoleplayService:
 
     def in_channel(self, channel_id: int) -> list[Session]:
         return self._active.in_channel(channel_id)
+
+    def held_channels(self) -> set[int]:
+        """Every channel any in-memory map holds something for: those with an active session, no other."""
+        held = self._active.channels() | self._transcripts.channels() | self._turns.channels()
+        held |= self._bot_turns.channels() | self._to_read_back | self._webhooks.channels()
+        if self._speaker is not None:
+            held |= self._speaker.channels()
+        return held
+
+    def held_personas(self) -> set[int]:
+        """Every persona kept in memory: those speaking somewhere, no other."""
+        return self._active.cached_personas()
+
+    async def prune_messages(self) -> int:
+        """Forget which persona sent messages older than ROLEPLAY_MESSAGE_RETENTION_DAYS; how many."""
+        days = self._settings.roleplay_message_retention_days
+        pruned = await self._store.prune_messages(older_than=wall_clock() - days * SECONDS_PER_DAY)
+        if pruned:
+            log.info("Forgot %s persona messages older than %s days", pruned, days)
+        return pruned
 
     # --- Starting and ending --------------------------------------------------------------------
 
@@ -130,6 +155,7 @@ class RoleplayService:
                 continue  # started meanwhile by someone else, or the last slot was taken: not an error here
             await self._remember(session)
             sessions.append(session)
+        self._bot_turns.member_spoke(channel.id)  # a member just started someone: bots may be answered again
         talk = "Say a name or reply to one of them to talk" if mode == "mention" else "They answer every message here"
         verb = "joins" if len(sessions) == 1 else "join"
         await interaction.response.send_message(
@@ -158,26 +184,44 @@ class RoleplayService:
             await self._end(session, reason=f"stopped by {member.id}")
         return allowed
 
-    async def end_persona(self, persona_id: int) -> None:
-        """A deleted persona stops speaking everywhere at once."""
+    async def end_persona(self, persona_id: int, *, by: discord.abc.User) -> None:
+        """A deleted persona stops speaking everywhere at once, and each channel is told why."""
         for session in self._active.everywhere():
             if session.persona_id == persona_id:
-                await self._end(session, reason="persona deleted")
-        self._active.forget_persona(persona_id)
+                await self._end(session, reason=f"persona deleted by {by.id}")
+                await self._tell(session.channel_id, deleted_notice(session.persona_name, by_mention=by.mention))
+
+    async def persona_changed(self, before: Persona, after: Persona, *, by: discord.abc.User) -> None:
+        """A rename or an edit takes effect at once wherever the persona speaks, and each channel is told.
+
+        Its next line uses the new name and system prompt; the notice pings nobody.
+        """
+        notice = change_notice(
+            before.name, after.name, prompt_edited=before.system_prompt != after.system_prompt, by_mention=by.mention
+        )
+        for session in self._active.update_persona(after):
+            if notice is not None:
+                await self._tell(session.channel_id, notice)
 
     async def expire_idle(self) -> None:
         """End the sessions of channels nobody has talked in for ROLEPLAY_IDLE_MINUTES, saying so."""
         idle_after = self._settings.roleplay_idle_minutes * 60
         for session in self._active.idle(now=wall_clock(), idle_after=idle_after):
             await self._end(session, reason="idle")
-            channel = self._client.get_channel(session.channel_id)
-            if not isinstance(channel, discord.TextChannel | discord.Thread):
-                continue
             name = discord.utils.escape_markdown(session.persona_name)
-            try:
-                await channel.send(f"💤 **{name}** left: nobody talked with them for {round(idle_after / 60)} minutes.")
-            except discord.HTTPException:
-                log.info("Could not say that %s left channel %s", session.persona_name, channel.id)
+            await self._tell(
+                session.channel_id, f"💤 **{name}** left: nobody talked with them for {round(idle_after / 60)} minutes."
+            )
+
+    async def _tell(self, channel_id: int, text: str) -> None:
+        """A notice from the bot itself in a channel, pinging nobody; a refusal is only logged."""
+        channel = self._client.get_channel(channel_id)
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            return
+        try:
+            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException:
+            log.info("Could not post a roleplay notice in channel %s", channel_id)
 
     async def _remember(self, session: Session) -> None:
         persona = self._active.persona(session.persona_id) or await self._personas.get(session.persona_id)
@@ -186,7 +230,22 @@ class RoleplayService:
     async def _end(self, session: Session, *, reason: str) -> None:
         await self._store.end(session.id, now=wall_clock(), reason=reason)
         if self._active.remove(session):
-            self._transcripts.forget(session.channel_id)
+            self._forget_channel(session.channel_id)
+
+    def _forget_channel(self, channel_id: int) -> None:
+        """Drop everything kept in memory for a channel where no persona speaks any more."""
+        self._transcripts.forget(channel_id)
+        self._turns.forget(channel_id)
+        self._bot_turns.forget(channel_id)
+        self._to_read_back.discard(channel_id)
+        if self._speaker is not None:
+            self._speaker.forget(channel_id)
+        # A thread speaks through its parent's webhook: drop that too, unless the parent itself is in use
+        # (a sibling thread still speaking reads it back from the database once).
+        channel = self._client.get_channel(channel_id)
+        home = getattr(channel, "parent_id", None) or channel_id
+        if not self._active.in_channel(home):
+            self._webhooks.evict(home)
 
     # --- Conversation ---------------------------------------------------------------------------
 
@@ -201,9 +260,11 @@ class RoleplayService:
         me = self._client.user
         if me is not None and message.author.id == me.id:
             return
-        if message.author.bot and not self._settings.roleplay_answer_other_bots:
+        # Another bot, another integration's webhook, or a second copy of this bot's personas.
+        from_bot = message.author.bot or message.webhook_id is not None
+        if from_bot and not self._settings.roleplay_answer_other_bots:
             return
-        self._active.heard(channel.id, message.created_at.timestamp())
+        earlier: list[tuple[float, ChannelLine]] = []
         if channel.id in self._to_read_back:
             self._to_read_back.discard(channel.id)
             earlier = await read_back(
@@ -213,7 +274,15 @@ class RoleplayService:
                 store=self._store,
                 bot_user_id=me.id if me else 0,
             )
-            self._transcripts.extend(channel.id, earlier)
+        reply_to_persona = await self._replied_persona(message)
+        sessions = self._active.in_channel(channel.id)  # again: a stop may have come while we waited
+        if not sessions:
+            return
+        if not from_bot:
+            # Only members keep a persona from leaving, and only they release the brake on bots.
+            self._active.heard(channel.id, message.created_at.timestamp())
+            self._bot_turns.member_spoke(channel.id)
+        self._transcripts.extend(channel.id, earlier)
         text = message.clean_content
         line = ChannelLine(
             author_name=message.author.display_name, content=text, persona_id=None, author_id=message.author.id
@@ -224,10 +293,22 @@ class RoleplayService:
         targets = addressed(
             text=text,
             active=[ActivePersona(s.persona_id, s.persona_name, s.mode, s.started_at) for s in sessions],
-            reply_to_persona=await self._replied_persona(message),
+            reply_to_persona=reply_to_persona,
             mentions_bot=me is not None and me in message.mentions,
             last_speaker=self._speaker.last_speaker.get(channel.id),
         )
+        if not targets:
+            return
+        if from_bot:
+            if not self._bot_turns.may_answer(channel.id):
+                return
+            self._bot_turns.answered(channel.id)
+            if not self._bot_turns.may_answer(channel.id):
+                log.info(
+                    "Personas in channel %s answered bots %s times in a row; now they wait for a member",
+                    channel.id,
+                    self._settings.roleplay_max_bot_turns,
+                )
         by_persona = {s.persona_id: s for s in sessions}
         for persona_id in targets:
             self._request_turn(channel, by_persona[persona_id])
@@ -247,14 +328,24 @@ class RoleplayService:
 
     def _request_turn(self, channel: Speakable, session: Session, *, greeting: bool = False) -> None:
         speaker = self._speaker
-        persona = self._active.persona(session.persona_id)
-        if speaker is None or persona is None:
+        if speaker is None:
             return
-        others = [s.persona_name for s in self._active.in_channel(channel.id) if s.persona_id != session.persona_id]
 
         async def turn() -> None:
-            if not self._active.is_active(session):
-                return  # stopped while waiting
-            await speaker.speak(channel, session, persona.system_prompt, others, greeting=greeting)
+            try:
+                # Read when the turn runs, not when it was asked for: a rename or an edit meanwhile counts.
+                current = self._active.current(session)
+                persona = self._active.persona(session.persona_id)
+                if current is None or persona is None:
+                    return  # stopped while waiting
+                here = self._active.in_channel(channel.id)
+                others = [s.persona_name for s in here if s.persona_id != current.persona_id]
+                await speaker.speak(channel, current, persona.system_prompt, others, greeting=greeting)
+                heard = self._active.last_heard(channel.id)
+                if heard is not None:  # stored for a restart: when a member last spoke, not when the persona did
+                    await self._store.touch(current.id, now=heard)
+            finally:
+                if not self._active.in_channel(channel.id):
+                    self._forget_channel(channel.id)  # a turn that outlived its channel's sessions leaves nothing
 
         self._turns.request(channel.id, session.persona_id, turn)

@@ -113,7 +113,12 @@ class Speaker:
             await self._tell(channel, f"⚠️ {session.persona_name} had nothing to say (the chat model sent no text).")
             return
         self._remember(channel, session, publisher.text)
-        await self._store.touch(session.id, now=wall_clock())
+
+    def forget(self, channel_id: int) -> None:
+        self.last_speaker.pop(channel_id, None)
+
+    def channels(self) -> set[int]:
+        return set(self.last_speaker)
 
     @staticmethod
     async def _show_typing(channel: Speakable) -> None:

@@ -32,3 +32,6 @@ class Transcripts:
 
     def forget(self, channel_id: int) -> None:
         self._lines.pop(channel_id, None)
+
+    def channels(self) -> set[int]:
+        return set(self._lines)

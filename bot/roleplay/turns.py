@@ -35,6 +35,15 @@ class TurnQueue:
     def busy(self, channel_id: int, persona_id: int) -> bool:
         return (channel_id, persona_id) in self._running
 
+    def forget(self, channel_id: int) -> None:
+        """Drop a channel no persona speaks in any more: its cooldown and the turns it still wanted."""
+        self._channel_free_at.pop(channel_id, None)
+        self._wanted = {key for key in self._wanted if key[0] != channel_id}
+
+    def channels(self) -> set[int]:
+        """Every channel something is kept for: a cooldown, a wanted turn or a turn running."""
+        return set(self._channel_free_at) | {key[0] for key in self._wanted} | {key[0] for key in self._running}
+
     async def _drain(self, key: tuple[int, int], turn: Turn) -> None:
         channel_id = key[0]
         try:

@@ -9,6 +9,7 @@ with each message and edit: a persona's words never ping anyone.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 import discord
 
@@ -19,6 +20,9 @@ from storage.roleplay import RoleplayStore
 log = logging.getLogger(__name__)
 
 WEBHOOK_NAME = "Humalike personas"
+# Webhooks kept in memory, least recently used dropped first: a miss costs one database read,
+# and a thousand channels in conversation at once is far past what one bot serves.
+WEBHOOK_CACHE_SIZE = 1000
 
 Speakable = discord.TextChannel | discord.Thread
 
@@ -54,16 +58,18 @@ def check_can_speak(channel: Speakable, me: discord.Member) -> None:
 
 
 class WebhookPool:
-    def __init__(self, client: discord.Client, store: RoleplayStore) -> None:
+    def __init__(self, client: discord.Client, store: RoleplayStore, *, cache_size: int = WEBHOOK_CACHE_SIZE) -> None:
         self._client = client
         self._store = store
-        self._cache: dict[int, discord.Webhook] = {}
+        self._cache: OrderedDict[int, discord.Webhook] = OrderedDict()  # home channel id -> its webhook
+        self._cache_size = cache_size
 
     async def get(self, channel: Speakable) -> discord.Webhook:
         """The channel's webhook, created if there is none; UserFacingError when Discord refuses."""
         home = webhook_home(channel)
         cached = self._cache.get(home.id)
         if cached is not None:
+            self._cache.move_to_end(home.id)
             return cached
         stored = await self._store.webhook(home.id)
         if stored is not None:
@@ -71,12 +77,22 @@ class WebhookPool:
         else:
             webhook = await self._create(home)
         self._cache[home.id] = webhook
+        self._cache.move_to_end(home.id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
         return webhook
 
     async def forget(self, channel: Speakable) -> None:
         home = webhook_home(channel)
         self._cache.pop(home.id, None)
         await self._store.forget_webhook(home.id)
+
+    def evict(self, home_id: int) -> None:
+        """Drop a webhook from memory only (it stays stored): its channel fell silent."""
+        self._cache.pop(home_id, None)
+
+    def channels(self) -> set[int]:
+        return set(self._cache)
 
     async def _create(self, home: discord.TextChannel) -> discord.Webhook:
         try:
