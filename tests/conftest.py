@@ -19,6 +19,7 @@ import pytest
 import simcord
 
 from bot.core import PersonaBot
+from bot.enhance.leases import MAX_CLAIM_INTERVAL_SECONDS
 from bot.enhance.wakeup import Wakeup
 from bot.errors import UserFacingError
 from bot.settings import Settings
@@ -224,6 +225,9 @@ class World:
         self.built_bots.append(new)
         await self.env.restart_bot(new)
         await old.close()
+        if self.settings.database_url:
+            # PostgreSQL: the old process's jobs go to the new one at its next look for orphans.
+            await self.env.advance_time(MAX_CLAIM_INTERVAL_SECONDS)
         return new
 
     async def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.roleplay.webhooks import WebhookPool
-from storage.database import Database
+from storage.database import open_database
 from storage.roleplay import snowflake_at
 from tests.conftest import World
 from tests.test_roleplay import persona_messages, start
@@ -117,7 +117,7 @@ async def test_the_webhook_cache_keeps_only_the_most_recently_used_channels(worl
 
 
 async def insert_message(world: World, *, message_id: int, created_at: float) -> None:
-    database = await Database.open(world.settings.database_path)
+    database = await open_database(url=world.settings.database_url, path=world.settings.database_path)
     try:
         await database.write(
             "INSERT INTO persona_messages (message_id, channel_id, persona_id, session_id, created_at)"

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.clock import wall_clock
 from bot.enhance.wakeup import Wakeup
+from storage.errors import DatabaseUnavailable
 from storage.jobs import JobStore, Lease
 from storage.models import Job
 
@@ -57,6 +58,7 @@ class LeaseKeeper:
         self._wakeup = Wakeup()
         self._renew_every = lease_seconds / 3
         self._next_renewal = 0.0
+        self._released = False
 
     def lease(self) -> Lease:
         """A lease of this process's, from now."""
@@ -75,10 +77,16 @@ class LeaseKeeper:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        if self._shared:
+        if not self._shared or self._released:
+            return
+        self._released = True
+        try:
             released = await self._jobs.release_leases(self.owner)
-            if released:
-                log.info("Handed %d unfinished job(s) back for another process to follow", released)
+        except DatabaseUnavailable:
+            log.warning("Could not hand this process's jobs back; others take them when their leases run out")
+            return
+        if released:
+            log.info("Handed %d unfinished job(s) back for another process to follow", released)
 
     async def _claim(self, *, every_job: bool) -> int:
         taken = 0
