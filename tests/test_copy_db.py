@@ -79,15 +79,21 @@ async def fill_every_table(database: Database) -> None:
     await roleplay.save_guild_settings(GUILD, GuildRoleplaySettings(starter_role_id=77, allowed_channels=(30, 31)))
 
 
+@pytest.fixture
+async def source_path(tmp_path: Path) -> Path:
+    """An SQLite file with rows in every table, closed, as a stopped bot leaves it."""
+    path = tmp_path / "bot.sqlite3"
+    source = await SqliteDatabase.open(path)
+    await fill_every_table(source)
+    await source.close()
+    return path
+
+
 async def rows_of(database: Database, table: str) -> list[dict[str, object]]:
     return [dict(row) for row in await database.fetch_all(f"SELECT * FROM {table}")]
 
 
-async def test_every_row_of_every_table_arrives_with_its_id_and_timestamps(tmp_path: Path) -> None:
-    source_path = tmp_path / "bot.sqlite3"
-    source = await SqliteDatabase.open(source_path)
-    await fill_every_table(source)
-    await source.close()
+async def test_every_row_of_every_table_arrives_with_its_id_and_timestamps(source_path: Path) -> None:
 
     async with postgres_schema() as url:
         out = io.StringIO()
@@ -131,11 +137,7 @@ async def test_a_file_left_by_an_earlier_release_copies_whole(tmp_path: Path, ve
     assert "Every table matches" in out.getvalue()
 
 
-async def test_a_second_copy_is_refused_and_copies_nothing_twice(tmp_path: Path) -> None:
-    source_path = tmp_path / "bot.sqlite3"
-    source = await SqliteDatabase.open(source_path)
-    await fill_every_table(source)
-    await source.close()
+async def test_a_second_copy_is_refused_and_copies_nothing_twice(source_path: Path) -> None:
 
     async with postgres_schema() as url:
         assert await copy_db(source_path, url, io.StringIO()) == 0
@@ -152,11 +154,9 @@ async def test_a_second_copy_is_refused_and_copies_nothing_twice(tmp_path: Path)
     assert counts == {"jobs": 4, "personas": 4, "casts": 1}
 
 
-async def test_the_command_line_copies_from_database_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    source_path = tmp_path / "bot.sqlite3"
-    source = await SqliteDatabase.open(source_path)
-    await fill_every_table(source)
-    await source.close()
+async def test_the_command_line_copies_from_database_path(
+    source_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here: the environment alone, and no tokens needed
     monkeypatch.setenv("DATABASE_PATH", str(source_path))
 
