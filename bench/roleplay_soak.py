@@ -176,7 +176,7 @@ async def soak(sessions: int, channels: int, warmup: int) -> None:
             assert chat.base_url is not None
             bot = PersonaBot(settings_for(Path(folder), chat.base_url), sync_globally=True)
             try:
-                async with simcord.run(bot) as env:
+                async with simcord.run(bot, shard_count=1) as env:
                     table = await set_the_table(env, bot, channels)
                     warm = Counts()
                     began = time.perf_counter()

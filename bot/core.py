@@ -12,6 +12,7 @@ settings at fakes on loopback rather than injecting objects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -69,6 +70,9 @@ class PersonaBot(commands.AutoShardedBot):
         self._sync_globally = sync_globally
         self._http_session: aiohttp.ClientSession | None = None
         self._chat_model: ChatModel | None = None
+        # discord.py's AutoShardedClient makes its event queue only when it connects, and its close()
+        # needs it: without this, closing a bot that never connected (a rejected token) raises.
+        self._AutoShardedClient__queue: asyncio.PriorityQueue[object] = asyncio.PriorityQueue()
 
     async def setup_hook(self) -> None:
         settings = self.settings
