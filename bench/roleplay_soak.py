@@ -40,6 +40,7 @@ from bot.core import PersonaBot
 from bot.settings import Settings
 from storage.models import NewPersona
 from tests.fakes.chat_model import DEFAULT_API_KEY, DEFAULT_MODEL, FakeChatModel, ScriptedReply, serve
+from tests.simcord_env import running_on_simcord
 
 GROWTH_TARGET_MB = 10.0
 # Every greeting in one piece: a streamed one would wait out Discord's one edit a second in real time.
@@ -176,7 +177,7 @@ async def soak(sessions: int, channels: int, warmup: int) -> None:
             assert chat.base_url is not None
             bot = PersonaBot(settings_for(Path(folder), chat.base_url), sync_globally=True)
             try:
-                async with simcord.run(bot, shard_count=1) as env:
+                async with running_on_simcord(bot) as env:
                     table = await set_the_table(env, bot, channels)
                     warm = Counts()
                     began = time.perf_counter()

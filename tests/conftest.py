@@ -20,7 +20,6 @@ import simcord
 
 from bot.core import PersonaBot
 from bot.enhance.leases import MAX_CLAIM_INTERVAL_SECONDS
-from bot.enhance.wakeup import Wakeup
 from bot.errors import UserFacingError
 from bot.settings import Settings
 from storage.database import open_database
@@ -30,6 +29,7 @@ from tests.fakes.chat_model import DEFAULT_MODEL as CHAT_MODEL
 from tests.fakes.chat_model import FakeChatModel
 from tests.fakes.chat_model import serve as serve_chat
 from tests.fakes.humalike import DEFAULT_TOKEN, FakeHumalike, serve
+from tests.simcord_env import running_on_simcord
 
 SAM_SKETCH = "Sam is a 30-year-old support main. Friendly. Plays Thresh."
 
@@ -127,35 +127,15 @@ def settings(
 
 
 @pytest.fixture
-async def simcord_env(
-    simcord_bot: PersonaBot, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[simcord.Env]:
-    """simcord's own fixture (simcord/pytest_plugin.py), with the follower's sleep declared to it.
-
-    The follower sleeps until its next poll, or until a new job wakes it, on an asyncio timer and
-    event of its own (bot/enhance/wakeup.py). simcord takes any wait it does not know for work still
-    under way (and lets its timers fire on the real clock), so this one is declared as the intentional
-    wait it is: then only the virtual clock (`env.advance_time`) or a new job ends it.
-    """
+async def simcord_env(simcord_bot: PersonaBot, request: pytest.FixtureRequest) -> AsyncIterator[simcord.Env]:
+    """simcord's own fixture (simcord/pytest_plugin.py), run as tests/simcord_env.py runs the bot."""
     marker = request.node.get_closest_marker("simcord")
-    options = dict(marker.kwargs) if marker else {}
-    if simcord_bot.shard_count is None:  # the bot asks Discord how many; simcord must be told
-        options.setdefault("shard_count", 1)
-    env = simcord.Env(simcord_bot, **options)
-    sleep = Wakeup.sleep
-
-    async def declared_sleep(wakeup: Wakeup, seconds: float | None) -> None:
-        reason = "the enhancement follower sleeps until a poll is due or a job comes"
-        await env.external_wait(sleep(wakeup, seconds), reason=reason)
-
-    monkeypatch.setattr(Wakeup, "sleep", declared_sleep)
-    await env.start()
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-        if env.check_errors:
-            env._raise_errors_since(env._errors_acknowledged)  # as simcord's fixture does
+    async with running_on_simcord(simcord_bot, **(marker.kwargs if marker else {})) as env:
+        try:
+            yield env
+        finally:
+            if env.check_errors:
+                env._raise_errors_since(env._errors_acknowledged)  # as simcord's fixture does
 
 
 @pytest.fixture
