@@ -113,6 +113,8 @@ class PostgresDatabase:
                 if attempt == READ_ATTEMPTS:
                     raise
                 log.info("A database read met a lost connection; reading again on a fresh one")
+                # A server restart cuts every pooled connection at once: replace them all, not only this one.
+                await self._pool.expire_connections()
         raise AssertionError("unreachable")
 
     async def stream(self, sql: str, params: Params = (), *, batch_rows: int) -> AsyncIterator[list[asyncpg.Record]]:
