@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
+from bot.enhance.service import SEND_RETRY_SECONDS
 from bot.enhance.starts import StartQueue
+from storage.errors import DatabaseUnavailable
 from storage.models import Job, JobState
 from tests.conftest import World
 from tests.test_render import make_job
@@ -83,3 +85,27 @@ async def test_a_stop_sends_nothing_more_and_lets_the_starts_on_the_wire_be_answ
     starts.put(make_job(id=6, state=JobState.QUEUED))
     await asyncio.sleep(0.01)
     assert sent == [1, 2]
+
+
+async def test_a_start_the_database_could_not_mark_is_sent_once_it_is_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark_sending = world.bot.jobs.mark_sending
+    refusals = [DatabaseUnavailable("connection refused")]
+
+    async def away_once(job_id: int) -> Job | None:
+        if refusals:
+            raise refusals.pop()
+        return await mark_sending(job_id)
+
+    monkeypatch.setattr(world.bot.jobs, "mark_sending", away_once)
+    result = await world.enhance()
+    await world.env.advance_time(1)
+    assert world.fake.billed_starts == 0  # nothing went out while the database was away
+
+    await world.env.advance_time(SEND_RETRY_SECONDS)
+
+    assert world.fake.billed_starts == 1
+    [job] = await world.jobs()
+    assert job["state"] in ("pending", "running")
+    assert "Pending" in world.message(result.response.id).embeds[0].description

@@ -9,6 +9,7 @@ never sent. What differs between a persona and a cast is in `kinds`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -25,15 +26,20 @@ from bot.enhance.reply import ReplyEditor
 from bot.enhance.request import JobRequest, checked_name, checked_sketch
 from bot.enhance.schedule import PollSettings
 from bot.enhance.starts import StartQueue
+from bot.enhance.wakeup import Wakeup
 from bot.errors import UserFacingError
 from bot.humalike import errors
 from bot.humalike.client import HumalikeClient
 from storage.casts import CastStore
+from storage.errors import DatabaseUnavailable
 from storage.jobs import AlreadyRetried, JobStore, TooManyJobs
 from storage.models import Job, JobState
 from storage.personas import PersonaStore
 
 log = logging.getLogger(__name__)
+
+# A start that could not be marked "sending" (the database away) is tried again after this long.
+SEND_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class EnhancementService:
             deadline_seconds=limits.deadline_seconds,
         )
         self._starts = StartQueue(self._send, max_concurrent=limits.max_concurrent_starts)
+        self._sending_later: set[asyncio.Task[None]] = set()
         self._leases = LeaseKeeper(
             jobs,
             lease_seconds=limits.lease_seconds,
@@ -96,6 +103,8 @@ class EnhancementService:
             log.info("Showed again %d result(s) Discord did not take before the last stop", reshown)
 
     async def stop(self) -> None:
+        for task in self._sending_later:  # still "queued": sent after the next start-up, or by another process
+            task.cancel()
         await self._starts.stop()  # first: a start answered meanwhile is handed to the follower
         await self._follower.stop()
         await self._leases.stop()  # last: what is still unfinished goes to another process at once
@@ -193,7 +202,13 @@ class EnhancementService:
         Marked "sending" before the request goes out, and only if still "queued": a job is sent once,
         and after a stop only a job that may have been sent is left "sending".
         """
-        job = await self._jobs.mark_sending(queued.id)
+        try:
+            job = await self._jobs.mark_sending(queued.id)
+        except DatabaseUnavailable:
+            # Nothing was sent, and the job is still "queued" in the database: try again shortly.
+            log.warning("The database is away; job %s will be sent in %.0f s", queued.id, SEND_RETRY_SECONDS)
+            self._send_later(queued)
+            return
         if job is None:
             log.warning("Job %s was no longer queued when its turn came; not sent", queued.id)
             return
@@ -210,6 +225,15 @@ class EnhancementService:
         )
         assert started_job is not None
         await self._follower.adopt(started_job)
+
+    def _send_later(self, job: Job) -> None:
+        async def after_a_while() -> None:
+            await Wakeup().sleep(SEND_RETRY_SECONDS)
+            self._starts.put(job)
+
+        task = asyncio.create_task(after_a_while(), name=f"send-job-{job.id}-later")
+        self._sending_later.add(task)
+        task.add_done_callback(self._sending_later.discard)
 
     async def retry(self, interaction: discord.Interaction, job_id: int) -> None:
         """The Retry button: a fresh job of the same request, started once however often pressed."""
