@@ -43,6 +43,11 @@ def publishes_commands(ids: list[int] | None) -> bool:
     return ids is None or 0 in ids
 
 
+def runs_guild(guild_id: int, count: int | None, ids: list[int] | None) -> bool:
+    """Whether this process runs the shard a server is on (with every shard here, every server)."""
+    return ids is None or count is None or shard_of(guild_id, count) in ids
+
+
 def shard_of(guild_id: int, count: int) -> int:
     """The shard Discord routes a server's events to."""
     return (guild_id >> 22) % count

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from bot.clock import wall_clock
 from bot.settings import SettingsError, load_settings
 from bot.sharding import parse_shard_ids, shard_of
+from storage.models import NewPersona
 from tests.conftest import World
 
 
@@ -72,3 +74,41 @@ async def test_the_process_with_shard_0_publishes_the_commands(world: World) -> 
 async def test_one_process_runs_every_shard_by_default(world: World) -> None:
     assert world.settings.shard_count is None and world.bot.shard_ids is None
     assert len(commands_published(world)) == 1
+
+
+ON_SHARD_0, ON_SHARD_1 = 2 << 22, 3 << 22  # server ids whose events Discord routes to shard 0 and 1 of 2
+
+
+@pytest.mark.parametrize("settings_overrides", [{"shard_count": 2, "shard_ids": "1"}])
+async def test_after_a_restart_a_process_takes_up_only_the_roleplay_of_its_own_shards(world: World) -> None:
+    persona = await world.bot.personas.save_imported(
+        NewPersona(
+            guild_id=ON_SHARD_0,
+            name="Sam",
+            creator_id=1,
+            creator_name="alice",
+            enhancement_id=None,
+            humalike_persona_id=None,
+            fields={},
+            system_prompt="You are Sam.",
+            markdown="# Sam",
+            sketch="Sam",
+            grounding="off",
+            created_at=wall_clock(),
+        )
+    )
+    for guild_id, channel_id in ((ON_SHARD_0, 100), (ON_SHARD_1, 200)):
+        await world.bot.roleplay_store.start(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            persona_id=persona.id,
+            mode="mention",
+            started_by=1,
+            now=wall_clock(),
+            max_active_in_guild=5,
+        )
+
+    bot = await world.restart()
+
+    assert bot.roleplay.in_channel(100) == []  # shard 0's process speaks there
+    assert [session.persona_name for session in bot.roleplay.in_channel(200)] == ["Sam"]

@@ -26,6 +26,7 @@ from bot.roleplay.transcript import Transcripts
 from bot.roleplay.turns import TurnQueue
 from bot.roleplay.webhooks import Speakable, WebhookPool, check_can_speak
 from bot.settings import Settings
+from bot.sharding import runs_guild
 from storage.models import Persona
 from storage.personas import PersonaStore
 from storage.roleplay import AlreadyActive, RoleplayMode, RoleplayStore, Session, TooManyActive
@@ -84,8 +85,15 @@ class RoleplayService:
         self._to_read_back: set[int] = set()
 
     async def load(self) -> None:
-        """Take up every session the last run left active."""
+        """Take up every session the last run left active in the servers this process's shards carry.
+
+        Another process runs the other servers' sessions (README, "Running at scale"): their messages
+        never reach this one, and their idle ends are that process's to tell.
+        """
+        shards = self._settings.shard_count, self._settings.shard_id_list
         for session in await self._store.active():
+            if not runs_guild(session.guild_id, *shards):
+                continue
             await self._remember(session)
             self._to_read_back.add(session.channel_id)
 
