@@ -20,6 +20,7 @@ import discord
 from discord.ext import commands
 
 from bot.chat.client import ChatModel
+from bot.discord_share import RequestPacer, paced, share_of_global_limit
 from bot.enhance.schedule import PollSettings
 from bot.enhance.service import EnhancementService, JobLimits
 from bot.humalike.client import HumalikeClient
@@ -73,6 +74,10 @@ class PersonaBot(commands.AutoShardedBot):
         # discord.py's AutoShardedClient makes its event queue only when it connects, and its close()
         # needs it: without this, closing a bot that never connected (a rejected token) raises.
         self._AutoShardedClient__queue: asyncio.PriorityQueue[object] = asyncio.PriorityQueue()
+        share = share_of_global_limit(settings.shard_count, settings.shard_id_list)
+        self.discord_pacer = RequestPacer(share) if share is not None else None
+        if self.discord_pacer is not None:  # other processes send for this bot too: keep to this one's share
+            self.http.request = paced(self.http.request, self.discord_pacer)  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
         settings = self.settings

@@ -1,0 +1,63 @@
+"""Several processes, one bot: each keeps to its share of Discord's global rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.core import PersonaBot
+from bot.discord_share import RequestPacer, share_of_global_limit
+from tests.conftest import make_settings
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "share"),
+    [(None, None, None), (4, [0], 12.5), (4, [0, 1], 25.0), (8, [4, 5, 6, 7], 25.0), (2, [0, 1], 50.0)],
+)
+def test_a_process_takes_the_share_of_its_shards(count: int | None, ids: list[int] | None, share: float) -> None:
+    assert share_of_global_limit(count, ids) == share
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def test_requests_beyond_the_share_wait_their_turn() -> None:
+    time = FakeTime()
+    pacer = RequestPacer(12.5, clock=time.clock, sleep=time.sleep)
+    granted: list[float] = []
+
+    async def request() -> None:
+        await pacer.wait_turn()
+        granted.append(time.now)
+
+    await asyncio.gather(*(request() for _ in range(100)))
+
+    assert len(granted) == 100
+    assert granted[:12] == [0.0] * 12  # a burst of up to the share goes at once
+    # The rest come at the share's pace: 100 requests take (100 - 12.5) / 12.5 = 7 s, not less.
+    assert granted[-1] == pytest.approx(7.0, abs=0.1)
+    for start in range(0, 8):
+        in_second = [at for at in granted if start + 1e-9 < at <= start + 1]
+        assert len(in_second) <= 13
+
+
+async def test_a_process_running_one_of_four_shards_paces_its_requests_to_a_quarter(tmp_path: Path) -> None:
+    alone = PersonaBot(make_settings(tmp_path / "a.sqlite3", "http://unused"))
+    shared = PersonaBot(make_settings(tmp_path / "b.sqlite3", "http://unused", shard_count=4, shard_ids="3"))
+    try:
+        assert alone.discord_pacer is None  # every shard here: discord.py's own limiter is enough
+        assert shared.discord_pacer is not None and shared.discord_pacer.rate == 12.5
+        assert getattr(shared.http.request, "__wrapped__", None) is not None
+    finally:
+        await alone.close()
+        await shared.close()
