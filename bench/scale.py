@@ -6,15 +6,23 @@ follows every job to its persona card. Each job lasts `--duration` s plus up to 
 Measured on the bot's process only: peak RSS (VmHWM in /proc/PID/status) and CPU
 (utime + stime from /proc/PID/stat over wall time), per phase.
 
-    python -m bench.scale [--jobs 1000] [--duration 100] [--record]
+    python -m bench.scale [--jobs 1000] [--duration 100] [--database postgresql] [--record]
+
+With `--database postgresql` the bot keeps its data in a fresh schema of the PostgreSQL on
+127.0.0.1:5432 (or TEST_POSTGRES_URL) instead of its SQLite file, and the PostgreSQL server's own
+CPU (every `postgres` process, from /proc) is reported beside the bot's: the cost of the shared
+database. Polls are counted at the fake Humalike, for the bot's CPU per poll while following.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import time
+from collections.abc import AsyncIterator
 
 from bench.wire_common import (
     BenchHumalike,
@@ -36,6 +44,7 @@ from bench.wire_common import (
     wait_for,
     wait_settled,
 )
+from tests.databases import postgres_schema
 from tests.fakes.humalike import Script, Succeed
 
 RSS_TARGET_MB = 150
@@ -44,7 +53,34 @@ CPU_TARGET_CORES = 0.5
 STARTS_WITHIN = 120.0
 
 
-async def scale(jobs: int, duration: float, seed: int) -> str:
+def postgres_cpu_seconds() -> float:
+    """CPU (user + system) used so far by every PostgreSQL server process on this machine."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)
+            if "(postgres" not in fields[0]:
+                continue
+            values = fields[1].split()
+            ticks += int(values[11]) + int(values[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.asynccontextmanager
+async def database_settings(database: str) -> AsyncIterator[dict[str, str]]:
+    if database == "sqlite":
+        yield {}
+        return
+    async with postgres_schema() as url:
+        yield {"DATABASE_URL": url}
+
+
+async def scale(jobs: int, duration: float, seed: int, database: str = "sqlite") -> str:
     rng = random.Random(seed)
     humalike = BenchHumalike()
     humalike.scripts = {
@@ -53,7 +89,10 @@ async def scale(jobs: int, duration: float, seed: int) -> str:
     }
     users = []
     rss_samples: list[int] = []
-    async with bench_harness(humalike=humalike, prepare=lambda wire: users.extend(add_users(wire, jobs))) as wire:
+    async with (
+        database_settings(database) as settings,
+        bench_harness(settings, humalike=humalike, prepare=lambda wire: users.extend(add_users(wire, jobs))) as wire,
+    ):
         assert wire.process is not None
         pid = wire.process.pid
         await asyncio.sleep(3)  # settle after login and sync: the idle figure
@@ -73,11 +112,14 @@ async def scale(jobs: int, duration: float, seed: int) -> str:
         answered = sum(1 for command in commands if command.answered)
         await wait_for(lambda: len(humalike.starts) >= answered, STARTS_WITHIN, every=0.1)
         marks["all started"] = cpu_mark(pid)
+        polls_before, server_before = sum(humalike.polls.values()), postgres_cpu_seconds()
         in_flight = in_flight_at_last_start(humalike)
         if humalike.jobs:
             first_end = min(job.ended_at for job in humalike.jobs.values())
             await asyncio.sleep(max(0.0, first_end - time.monotonic()))
         marks["first ends"] = cpu_mark(pid)
+        polls_following = sum(humalike.polls.values()) - polls_before
+        server_following = postgres_cpu_seconds() - server_before
         await wait_for(lambda: all(first_saved_at(wire, c) is not None for c in commands if c.answered), duration + 200)
         marks["all shown"] = cpu_mark(pid)
         sampler.cancel()
@@ -100,6 +142,8 @@ async def scale(jobs: int, duration: float, seed: int) -> str:
         ]
         for name, begin, end in phases
     ]
+    follow_wall = marks["first ends"].at - marks["all started"].at
+    follow_cpu = marks["first ends"].cpu - marks["all started"].cpu
     peak_mb = memory["VmHWM"] / 1024
     whole = cores_between(marks["start"], marks["all shown"])
     following = cores_between(marks["all started"], marks["first ends"])
@@ -113,6 +157,13 @@ async def scale(jobs: int, duration: float, seed: int) -> str:
         f"- bot RSS: idle after login {idle['VmRSS'] / 1024:.0f} MB; peak (VmHWM) {peak_mb:.0f} MB; "
         f"at the end {memory['VmRSS'] / 1024:.0f} MB; sampled max {max(rss_samples, default=0) / 1024:.0f} MB",
         f"- bot CPU: {whole:.2f} cores over the whole run, {following:.2f} while all {in_flight} are followed",
+        f"- database: {database}; while following, {polls_following} polls, bot CPU a poll "
+        f"{1000 * follow_cpu / max(1, polls_following):.2f} ms"
+        + (
+            f", PostgreSQL server CPU {server_following:.2f} s ({server_following / follow_wall:.3f} cores)"
+            if database == "postgresql"
+            else ""
+        ),
         "",
         table(["phase", "wall s", "bot CPU s", "cores"], rows),
         "",
@@ -126,9 +177,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=100.0, help="shortest job, seconds")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
-    text = asyncio.run(scale(args.jobs, args.duration, args.seed))
+    text = asyncio.run(scale(args.jobs, args.duration, args.seed, args.database))
     print(text)
     if args.record:
         append_results(f"### Scale: `python -m bench.scale --jobs {args.jobs}`\n\n{text}")

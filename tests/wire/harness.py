@@ -32,7 +32,9 @@ from types import TracebackType
 from typing import Any
 
 import aiosqlite
+import asyncpg
 
+from storage.postgres import to_postgres
 from tests.fakes.chat_model import DEFAULT_API_KEY as CHAT_MODEL_KEY
 from tests.fakes.chat_model import DEFAULT_MODEL as CHAT_MODEL_NAME
 from tests.fakes.chat_model import FakeChatModel
@@ -255,7 +257,15 @@ class WireHarness:
         return self.standin.response_message(interaction)
 
     async def rows(self, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
-        """Read the bot's SQLite file (read-only, while the bot may be writing it)."""
+        """Read the bot's database: its PostgreSQL when DATABASE_URL is set, else its SQLite file (read-only)."""
+        url = self.settings.get("DATABASE_URL")
+        if url:
+            connection = await asyncpg.connect(url)
+            try:
+                query, args = to_postgres(sql, parameters)
+                return [tuple(row) for row in await connection.fetch(query, *args)]
+            finally:
+                await connection.close()
         if not self.database_path.exists():
             return []
         async with aiosqlite.connect(f"file:{self.database_path}?mode=ro", uri=True) as database:
