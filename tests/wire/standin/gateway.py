@@ -83,17 +83,23 @@ class Gateway(StandInState):
             self._note("identify", "refused: disallowed intents")
             await connection.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
-        old = self._session
+        shard, count = data.get("shard") or [0, 1]
+        if count != self.shard_count or not 0 <= shard < count:
+            self._note("identify", f"refused: shard {[shard, count]} of {self.shard_count}")
+            await connection.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        old = self._sessions.get(shard)
         if old is not None and old.connection is not None and old.connection is not connection:
             await old.connection.ws.close(code=4005, message=b"Already authenticated.")
-        session = _Session(id=secrets.token_hex(16), intents=intents, connection=connection)
+        session = _Session(id=secrets.token_hex(16), intents=intents, shard=shard, connection=connection)
         connection.session = session
-        self._session = session
-        self._note("identify", f"intents {intents}")
+        self._sessions[shard] = session
+        self._note("identify", f"intents {intents}, shard {shard} of {count}")
+        guilds = [guild for guild_id, guild in self.guilds.items() if (guild_id >> 22) % count == shard]
         ready = {
             "v": 10,
             "user": {**self.bot.payload(), "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in self.guilds],
+            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -108,13 +114,13 @@ class Gateway(StandInState):
         }
         if "shard" in data:
             ready["shard"] = data["shard"]
-        await self._dispatch("READY", ready)
-        for guild in self.guilds.values():
-            await self._dispatch("GUILD_CREATE", self._guild_create(guild))
+        await self._dispatch("READY", ready, session=session)
+        for guild in guilds:
+            await self._dispatch("GUILD_CREATE", self._guild_create(guild), session=session)
         await self._notify()
 
     async def _resume(self, connection: _Connection, data: dict[str, Any]) -> None:
-        session = self._session
+        session = next((s for s in self._sessions.values() if s.id == data.get("session_id")), None)
         if (
             session is None
             or not session.resumable
@@ -140,13 +146,25 @@ class Gateway(StandInState):
                 if hook is not None:
                     hook()
         session.connection = connection
-        await self._dispatch("RESUMED", {"_trace": ['["wire-standin",{"micros":0}]']})
+        await self._dispatch("RESUMED", {"_trace": ['["wire-standin",{"micros":0}]']}, session=session)
         self._note("resumed", f"session {session.id}")
         await self._notify()
 
-    async def _dispatch(self, event: str, data: Any, *, on_sent: Callable[[], None] | None = None) -> bool:
-        """Send an event to the bot's session, kept for a RESUME; False if it is not connected now."""
-        session = self._session
+    async def _dispatch(
+        self,
+        event: str,
+        data: Any,
+        *,
+        on_sent: Callable[[], None] | None = None,
+        session: _Session | None = None,
+    ) -> bool:
+        """Send an event to the session of the shard its server is on (or `session`), kept for a RESUME.
+
+        False if that shard is not connected now.
+        """
+        if session is None:
+            guild_id = data.get("guild_id") if isinstance(data, dict) else None
+            session = self._session_for(int(guild_id) if guild_id is not None else None)
         if session is None:
             log.info("gateway: %s dropped, no bot session", event)
             return False
@@ -222,7 +240,7 @@ class Gateway(StandInState):
             author_id = int(message.author["id"])
             if message.webhook_id is None and author_id in guild.members:
                 payload["member"] = guild.member_payload(self.users[author_id], with_user=False)
-        session = self._session
+        session = self._session_for(message.guild_id)
         # Without the Message Content intent, others' messages arrive without their content.
         if (
             session is not None
@@ -236,7 +254,7 @@ class Gateway(StandInState):
     async def _dispatch_message(
         self, event: str, message: StoredMessage, *, referenced: StoredMessage | None = None
     ) -> None:
-        session = self._session
+        session = self._session_for(message.guild_id)
         if message.ephemeral or session is None or not session.intents & INTENT_GUILD_MESSAGES:
             return
         payload = self._message_event(message)
@@ -245,7 +263,7 @@ class Gateway(StandInState):
         await self._dispatch(event, payload)
 
     async def _dispatch_delete(self, message: StoredMessage) -> None:
-        session = self._session
+        session = self._session_for(message.guild_id)
         if message.ephemeral or session is None or not session.intents & INTENT_GUILD_MESSAGES:
             return
         data = {"id": str(message.id), "channel_id": str(message.channel_id)}

@@ -18,6 +18,7 @@ from tests.wire.openapi import Operation
 class _Session:
     id: str
     intents: int
+    shard: int = 0
     seq: int = 0
     backlog: list[dict[str, Any]] = field(default_factory=list)
     connection: _Connection | None = None

@@ -78,7 +78,7 @@ class ApplicationRoutes(StandInState):
 
     async def _get_gateway_bot(self, _request: _Request) -> _Answer:
         limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
-        return _Answer(200, {"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        return _Answer(200, {"url": self.gateway_url, "shards": self.shard_count, "session_start_limit": limit})
 
     # REST: commands -------------------------------------------------------------------------
 

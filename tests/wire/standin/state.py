@@ -95,7 +95,9 @@ class StandInState(ABC):
         self.typing: list[tuple[int, float]] = []  # (channel id, time.monotonic())
         self.interaction_answer_window = INTERACTION_ANSWER_WINDOW
         self.interaction_token_lifetime = INTERACTION_TOKEN_LIFETIME
-        self._session: _Session | None = None
+        # Discord routes a server's events to shard (guild_id >> 22) % shard_count; one session a shard.
+        self.shard_count = 1
+        self._sessions: dict[int, _Session] = {}
         self._connections: set[_Connection] = set()
         self._rate_limits: list[_RateLimit] = []
         self._latencies: list[_Latency] = []
@@ -119,9 +121,16 @@ class StandInState(ABC):
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str = "Wire Test Server", *, owner: StandInUser | None = None) -> StandInGuild:
-        """A guild the bot is in, with @everyone, a Moderators role (Manage Server) and the bot's role."""
+    def add_guild(
+        self, name: str = "Wire Test Server", *, owner: StandInUser | None = None, shard: int | None = None
+    ) -> StandInGuild:
+        """A guild the bot is in, with @everyone, a Moderators role (Manage Server) and the bot's role.
+
+        `shard`: an id whose events Discord would route to that shard of `shard_count`.
+        """
         guild_id = self.ids.next()
+        if shard is not None:  # the shard is in the id's timestamp bits: move them, keep the rest
+            guild_id += ((shard - (guild_id >> 22)) % self.shard_count) << 22
         owner = owner or self.add_user("server-owner")
         guild = StandInGuild(guild_id, name, owner.id)
         guild.roles[guild_id] = StandInRole(guild_id, "@everyone", EVERYONE_PERMISSIONS)
@@ -180,6 +189,23 @@ class StandInState(ABC):
         return APP_FLAG_GATEWAY_MESSAGE_CONTENT if self.message_content_enabled else 0
 
     # Inspection -----------------------------------------------------------------------------
+
+    @property
+    def _session(self) -> _Session | None:
+        """Shard 0's session: the only one unless `shard_count` is raised."""
+        return self._sessions.get(0)
+
+    def _session_for(self, guild_id: int | None) -> _Session | None:
+        shard = 0 if guild_id is None else (guild_id >> 22) % self.shard_count
+        return self._sessions.get(shard)
+
+    def shards_identified(self) -> list[int]:
+        return sorted(self._sessions)
+
+    def events_on_shard(self, shard: int, event: str) -> list[dict[str, Any]]:
+        """The payloads of `event` sent on one shard's session (its recent ones, as kept for a RESUME)."""
+        session = self._sessions.get(shard)
+        return [frame["d"] for frame in (session.backlog if session else []) if frame["t"] == event]
 
     @property
     def connected(self) -> bool:
