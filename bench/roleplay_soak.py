@@ -38,7 +38,7 @@ import simcord
 from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.settings import Settings
-from storage.models import NewPersona
+from tests.factories import new_persona
 from tests.fakes.chat_model import DEFAULT_API_KEY, DEFAULT_MODEL, FakeChatModel, ScriptedReply, serve
 from tests.simcord_env import running_on_simcord
 
@@ -94,20 +94,7 @@ async def set_the_table(env: simcord.Env, bot: PersonaBot, channels: int) -> Tab
         admin = guild.add_member(env.create_user(f"admin{number}"), roles=[role])
         places += [(guild.create_text_channel(f"table-{n}"), admin) for n in range(per_guild)]
         await bot.personas.save_imported(
-            NewPersona(
-                guild_id=guild.id,
-                name="Sam",
-                creator_id=admin.id,
-                creator_name="admin",
-                enhancement_id=None,
-                humalike_persona_id=None,
-                fields={},
-                system_prompt="You are Sam, a friendly support main.",
-                markdown="# Sam",
-                sketch="Sam is a support main.",
-                grounding="off",
-                created_at=wall_clock(),
-            )
+            new_persona(guild.id, "Sam", created_at=wall_clock(), creator_id=admin.id, creator_name="admin")
         )
     await env.settle()
     return Table(places[:channels])

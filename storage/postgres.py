@@ -56,7 +56,7 @@ class PostgresDatabase:
     async def open(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresDatabase:
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as error:
+        except _CONNECTION_LOST as error:
             raise DatabaseUnavailable(f"cannot reach PostgreSQL at {server_of(url)}: {error}") from None
         database = cls(pool, url)
         try:

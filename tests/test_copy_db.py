@@ -19,6 +19,7 @@ from storage.personas import PersonaStore
 from storage.roleplay import GuildRoleplaySettings, RoleplayStore
 from storage.sqlite import SqliteDatabase
 from tests.databases import postgres_schema
+from tests.factories import new_persona
 
 GUILD = 10
 NOW = 1_767_225_600.5
@@ -35,20 +36,8 @@ TABLES = (
 
 
 def persona(name: str, enhancement_id: str | None) -> NewPersona:
-    return NewPersona(
-        guild_id=GUILD,
-        name=name,
-        creator_id=20,
-        creator_name="alice",
-        enhancement_id=enhancement_id,
-        humalike_persona_id=None,
-        fields={"age": "30", "quote": "Ünïcode — “quoted”"},
-        system_prompt=f"You are {name}.",
-        markdown=f"# {name}",
-        sketch=f"{name} is a support main.",
-        grounding="off",
-        created_at=NOW,
-    )
+    fields = {"age": "30", "quote": "Ünïcode — “quoted”"}
+    return new_persona(GUILD, name, created_at=NOW, creator_id=20, enhancement_id=enhancement_id, fields=fields)
 
 
 async def fill_every_table(database: Database) -> None:

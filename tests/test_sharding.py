@@ -10,8 +10,8 @@ import pytest
 from bot.clock import wall_clock
 from bot.settings import SettingsError, load_settings
 from bot.sharding import parse_shard_ids, shard_of
-from storage.models import NewPersona
 from tests.conftest import World
+from tests.factories import new_persona
 
 
 @pytest.mark.parametrize(
@@ -81,22 +81,7 @@ ON_SHARD_0, ON_SHARD_1 = 2 << 22, 3 << 22  # server ids whose events Discord rou
 
 @pytest.mark.parametrize("settings_overrides", [{"shard_count": 2, "shard_ids": "1"}])
 async def test_after_a_restart_a_process_takes_up_only_the_roleplay_of_its_own_shards(world: World) -> None:
-    persona = await world.bot.personas.save_imported(
-        NewPersona(
-            guild_id=ON_SHARD_0,
-            name="Sam",
-            creator_id=1,
-            creator_name="alice",
-            enhancement_id=None,
-            humalike_persona_id=None,
-            fields={},
-            system_prompt="You are Sam.",
-            markdown="# Sam",
-            sketch="Sam",
-            grounding="off",
-            created_at=wall_clock(),
-        )
-    )
+    persona = await world.bot.personas.save_imported(new_persona(ON_SHARD_0, "Sam", created_at=wall_clock()))
     for guild_id, channel_id in ((ON_SHARD_0, 100), (ON_SHARD_1, 200)):
         await world.bot.roleplay_store.start(
             guild_id=guild_id,

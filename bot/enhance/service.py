@@ -228,7 +228,7 @@ class EnhancementService:
 
     def _send_later(self, job: Job) -> None:
         async def after_a_while() -> None:
-            await Wakeup().sleep(SEND_RETRY_SECONDS)
+            await Wakeup().sleep(SEND_RETRY_SECONDS)  # the core's own sleep: one clock for all its waits
             self._starts.put(job)
 
         task = asyncio.create_task(after_a_while(), name=f"send-job-{job.id}-later")

@@ -227,7 +227,7 @@ class RoleplayService:
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             return
         try:
-            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            await channel.send(text)  # the bot's allowed_mentions (none) hold for it
         except discord.HTTPException:
             log.info("Could not post a roleplay notice in channel %s", channel_id)
 
