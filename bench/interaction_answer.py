@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 from bench.wire_common import Completeness, Target, cpu_seconds, verdict, wait_for, wait_settled
-from tests.wire import harness as wire_harness
 from tests.wire.harness import WireHarness
 
 ANSWER_WINDOW_MS = 3000.0
@@ -42,22 +41,7 @@ class ProfiledHarness(WireHarness):
     def __init__(self, workdir: Path, *, settings: dict[str, str], profile: Path) -> None:
         super().__init__(workdir, settings=settings)
         self.profile = profile
-
-    async def start_bot(self, *, wait: bool = True) -> None:
-        module = wire_harness.BOT_MODULE
-        wire_harness.BOT_MODULE = f"cProfile -o {self.profile} -m {module}"
-        original = asyncio.create_subprocess_exec
-
-        async def exec_split(program: str, *arguments: str, **options: object) -> asyncio.subprocess.Process:
-            flat = [part for argument in arguments for part in argument.split(" ")]
-            return await original(program, *flat, **options)  # type: ignore[arg-type]
-
-        asyncio.create_subprocess_exec = exec_split  # type: ignore[assignment]
-        try:
-            await super().start_bot(wait=wait)
-        finally:
-            asyncio.create_subprocess_exec = original  # type: ignore[assignment]
-            wire_harness.BOT_MODULE = module
+        self.bot_module = f"cProfile -o {profile} -m {self.bot_module}"
 
 
 def percentile(values: list[float], fraction: float) -> float:

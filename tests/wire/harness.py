@@ -11,6 +11,10 @@ stand-in and calls the bot's own `main(["run", "--sync"])`::
         await wire.kill()                                # SIGKILL, as `kill -9`
         await wire.restart()
 
+For several bot processes (shards split between them on one PostgreSQL), `add_bot(name,
+settings)` adds one before `async with`; `kill(bot)`, `restart(bot)` and `wait_ready(bot)` take
+it (bot_process.py). Without one, they act on the first process.
+
 `eventually()` polls a condition with a bounded wait and, on timeout, says what it waited for
 and shows the end of the bot's log.
 """
@@ -23,8 +27,6 @@ import inspect
 import logging
 import os
 import re
-import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,6 +36,7 @@ from typing import Any
 import aiosqlite
 import asyncpg
 
+from bot.sharding import parse_shard_ids
 from storage.postgres import to_postgres
 from tests.fakes.chat_model import DEFAULT_API_KEY as CHAT_MODEL_KEY
 from tests.fakes.chat_model import DEFAULT_MODEL as CHAT_MODEL_NAME
@@ -42,6 +45,7 @@ from tests.fakes.chat_model import serve as serve_chat_model
 from tests.fakes.humalike import DEFAULT_TOKEN as HUMALIKE_TOKEN
 from tests.fakes.humalike import FakeHumalike, Script
 from tests.fakes.humalike import serve as serve_humalike
+from tests.wire.bot_process import BOT_MODULE, LOG_TAIL_LINES, BotProcess
 from tests.wire.run_bot import STANDIN_VARIABLE
 from tests.wire.standin import DiscordStandIn, InteractionRecord, StoredMessage
 from tests.wire.standin import serve as serve_standin
@@ -49,14 +53,10 @@ from tests.wire.standin import serve as serve_standin
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BOT_MODULE = "tests.wire.run_bot"
 # Bounded waits: long enough for a slow machine, short enough that a hang fails the test soon.
 READY_WITHIN = 30.0
 DEFAULT_WITHIN = 20.0
-STOP_GRACE_SECONDS = 10.0
 POLL_EVERY = 0.05
-LOG_TAIL_LINES = 60
-ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # discord.py colours its log even into a file in a container
 # Short heartbeats, so a test sees them; Discord's own is about 41 s.
 HEARTBEAT_INTERVAL_MS = 5_000
 
@@ -73,6 +73,13 @@ DEFAULT_SETTINGS = {
 INHERITED = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
 Condition = Callable[[], bool | Awaitable[bool]]
+IDENTIFIED_SHARD = re.compile(r"shard (\d+) of \d+$")
+
+
+def identified_shard(detail: str) -> int | None:
+    """The shard of an accepted IDENTIFY, from the stand-in's note of it ("intents N, shard S of C")."""
+    match = IDENTIFIED_SHARD.search(detail)
+    return int(match.group(1)) if match and not detail.startswith("refused") else None
 
 
 class BotExited(AssertionError):
@@ -93,15 +100,15 @@ class WireHarness:
         self.chat = FakeChatModel()
         self.database_path = workdir / "bot.sqlite3"
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
-        self.process: asyncio.subprocess.Process | None = None
-        self.launches = 0
-        self.launched_at = 0.0
+        self.bot_module = BOT_MODULE
+        self.bot = BotProcess("bot", workdir, {})
+        self.bots = [self.bot]
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> WireHarness:
         await self.serve()
         try:
-            await self.start_bot()
+            await self.start_bots()
         except BaseException:
             await self.close()
             raise
@@ -119,13 +126,23 @@ class WireHarness:
         await self._stack.enter_async_context(serve_chat_model(self.chat))
 
     async def close(self) -> None:
-        await self.stop_bot()
+        await asyncio.gather(*(bot.stop() for bot in self.bots))
         await self._stack.aclose()
 
-    # The bot's process ----------------------------------------------------------------------
+    # The bot's processes --------------------------------------------------------------------
 
-    def environment(self) -> dict[str, str]:
-        """Everything the bot reads, written out: nothing comes from a `.env` or our own environment."""
+    def add_bot(self, name: str, settings: dict[str, str]) -> BotProcess:
+        """Another bot process on the same stand-in and fakes, with `settings` over the harness's.
+
+        For several processes, each with its own `SHARD_IDS`, on one PostgreSQL (`DATABASE_URL`).
+        Started with the others by `async with`, or alone by `start_bot(bot)`.
+        """
+        bot = BotProcess(name, self.workdir, settings)
+        self.bots.append(bot)
+        return bot
+
+    def environment(self, bot: BotProcess | None = None) -> dict[str, str]:
+        """Everything a bot reads, written out: nothing comes from a `.env` or our own environment."""
         assert self.standin.base_url and self.humalike.base_url and self.chat.base_url, "serve() first"
         environment = {name: os.environ[name] for name in INHERITED if name in os.environ}
         environment.update(
@@ -142,87 +159,87 @@ class WireHarness:
                 "CHAT_MODEL_API_KEY": CHAT_MODEL_KEY,
                 "CHAT_MODEL_NAME": CHAT_MODEL_NAME,
                 **self.settings,
+                **(bot.settings if bot is not None else {}),
             }
         )
         return environment
 
+    # The first bot process, for the tests that run one.
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        return self.bot.process
+
+    @property
+    def launches(self) -> int:
+        return self.bot.launches
+
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        return self.bot.running
 
     @property
     def log_path(self) -> Path:
-        return self.workdir / f"bot-{self.launches}.log"
+        return self.bot.log_path
 
-    async def start_bot(self, *, wait: bool = True) -> None:
-        """Start the bot (its own process, in the scratch directory) and wait until it is connected."""
-        if self.running:
-            raise RuntimeError("the bot is already running")
-        self.launches += 1
-        self.launched_at = time.monotonic()
-        log_file = await asyncio.to_thread(self.log_path.open, "wb")
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                BOT_MODULE,
-                cwd=self.workdir,
-                env=self.environment(),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        finally:
-            log_file.close()
-        log.info("Started the bot (launch %d, pid %d)", self.launches, self.process.pid)
+    async def start_bot(self, bot: BotProcess | None = None, *, wait: bool = True) -> None:
+        """Start a bot (its own process, in the scratch directory) and wait until it is connected."""
+        bot = bot or self.bot
+        await bot.start(self.environment(bot), self.bot_module)
         if wait:
-            await self.wait_ready()
+            await self.wait_ready(bot)
 
-    async def wait_ready(self, within: float = READY_WITHIN) -> None:
-        """Wait until this launch has synced its commands and identified on the gateway (READY sent)."""
-        since = self.launched_at
+    async def start_bots(self) -> None:
+        """Start every bot process, then wait until each is connected."""
+        for bot in self.bots:
+            await self.start_bot(bot, wait=False)
+        for bot in self.bots:
+            await self.wait_ready(bot)
+
+    async def wait_ready(self, bot: BotProcess | None = None, within: float = READY_WITHIN) -> None:
+        """Wait until this launch has identified every shard it runs (READY sent) and, if it runs
+        shard 0, synced the commands."""
+        bot = bot or self.bot
+        since = bot.launched_at
+        shards = self.shards_of(bot)
+
+        def ready() -> bool:
+            identified = {
+                identified_shard(event.detail)
+                for event in self.standin.gateway_events
+                if event.kind == "identify" and event.at >= since
+            }
+            synced = 0 not in shards or any(
+                at >= since for guild_id, at in self.standin.command_syncs if guild_id is None
+            )
+            return synced and set(shards) <= identified and all(self.standin.shard_connected(s) for s in shards)
+
         await self.eventually(
-            lambda: (
-                any(at >= since for guild_id, at in self.standin.command_syncs if guild_id is None)
-                and any(event.kind == "identify" and event.at >= since for event in self.standin.gateway_events)
-                and self.standin.connected
-            ),
-            "the bot to log in, sync its commands and connect to the gateway",
-            within=within,
+            ready, f"{bot.name} to log in, sync its commands if it runs shard 0 and connect", within=within
         )
 
-    async def kill(self) -> None:
-        """SIGKILL the bot, as `kill -9` does: no clean-up of any kind."""
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-        log.info("Killed the bot (pid %d)", process.pid)
+    def shards_of(self, bot: BotProcess) -> list[int]:
+        """The shards a bot process runs: its SHARD_IDS, else every shard."""
+        ids = self.environment(bot).get("SHARD_IDS")
+        return parse_shard_ids(ids) if ids else list(range(self.standin.shard_count))
 
-    async def restart(self) -> None:
-        """Kill the bot if it runs, start it again and wait until it is connected."""
-        await self.kill()
-        await self.start_bot()
+    async def kill(self, bot: BotProcess | None = None) -> None:
+        """SIGKILL a bot, as `kill -9` does: no clean-up of any kind."""
+        await (bot or self.bot).kill()
 
-    async def stop_bot(self) -> None:
-        """Stop the bot as Ctrl-C does; SIGKILL if it does not end within a grace period."""
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
-        except TimeoutError:
-            log.warning("The bot did not stop within %ss; killing it", STOP_GRACE_SECONDS)
-            await self.kill()
+    async def restart(self, bot: BotProcess | None = None) -> None:
+        """Kill a bot if it runs, start it again and wait until it is connected."""
+        await self.kill(bot)
+        await self.start_bot(bot)
+
+    async def stop_bot(self, bot: BotProcess | None = None) -> None:
+        """Stop a bot as Ctrl-C does; SIGKILL if it does not end within a grace period."""
+        await (bot or self.bot).stop()
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no bot log)"
-        return "\n".join(ANSI_COLOUR.sub("", line) for line in text.splitlines()[-lines:])
+        """The end of the last launch's log of each bot process."""
+        if len(self.bots) == 1:
+            return self.bot.log_tail(lines)
+        return "\n".join(f"--- {bot.name} ---\n{bot.log_tail(lines)}" for bot in self.bots)
 
     # Waiting --------------------------------------------------------------------------------
 
@@ -235,11 +252,13 @@ class WireHarness:
                 result = await result
             if result:
                 return
-            if self.process is not None and self.process.returncode is not None:
-                raise BotExited(
-                    f"the bot exited (status {self.process.returncode}) while waiting for {what}\n"
-                    f"--- bot log ---\n{self.log_tail()}"
-                )
+            for bot in self.bots:
+                if bot.exited_unexpectedly:
+                    assert bot.process is not None
+                    raise BotExited(
+                        f"{bot.name} exited (status {bot.process.returncode}) while waiting for {what}\n"
+                        f"--- bot log ---\n{self.log_tail()}"
+                    )
             if time.monotonic() > deadline:
                 raise AssertionError(f"waited {within}s for {what}\n--- bot log ---\n{self.log_tail()}")
             await asyncio.sleep(POLL_EVERY)

@@ -209,7 +209,12 @@ class StandInState(ABC):
 
     @property
     def connected(self) -> bool:
-        return bool(self._session and self._session.connection and not self._session.connection.closed.is_set())
+        """Shard 0 (the only shard unless `shard_count` is raised) has a live gateway connection."""
+        return self.shard_connected(0)
+
+    def shard_connected(self, shard: int) -> bool:
+        session = self._sessions.get(shard)
+        return bool(session and session.connection and not session.connection.closed.is_set())
 
     @property
     def session_id(self) -> str | None:
