@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import time
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from bench.wire_common import (
     first_saved_at,
     in_flight_at_last_start,
     memory_kb,
+    postgres_cpu_seconds,
     send_enhances,
     sketch_for,
     table,
@@ -51,24 +51,6 @@ RSS_TARGET_MB = 150
 CPU_TARGET_CORES = 0.5
 # How long the bot may take to start every answered job on Humalike (each start follows its answer).
 STARTS_WITHIN = 120.0
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU (user + system) used so far by every PostgreSQL server process on this machine."""
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)
-            if "(postgres" not in fields[0]:
-                continue
-            values = fields[1].split()
-            ticks += int(values[11]) + int(values[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            continue  # a process that ended meanwhile
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,7 @@ from typing import Any
 
 from tests.fakes.humalike import FakeHumalike, Fault, Script
 from tests.wire.harness import WireHarness
-from tests.wire.standin import InteractionRecord, MessageVersion, StandInUser
+from tests.wire.standin import InteractionRecord, MessageVersion, StandInChannel, StandInUser
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TOKEN_EDIT = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
@@ -74,6 +74,24 @@ async def bench_harness(
 def add_users(wire: WireHarness, count: int) -> list[StandInUser]:
     """Distinct members, so the per-user limit refuses nobody. Call before the bot starts."""
     return [wire.standin.add_member(wire.guild, f"member{index}") for index in range(count)]
+
+
+def members_over_shards(
+    wire: WireHarness, count: int, shards: int, servers_per_shard: int
+) -> list[tuple[StandInUser, StandInChannel]]:
+    """`count` members, evenly over `servers_per_shard` servers on each of `shards` shards, with the
+    channel each is in. Sets the stand-in's shard count; call before the bot starts."""
+    wire.standin.shard_count = shards
+    channels = [
+        wire.standin.add_channel(wire.standin.add_guild(f"Shard {shard} server {index}", shard=shard), "general")
+        for index in range(servers_per_shard)
+        for shard in range(shards)
+    ]
+    members = []
+    for index in range(count):
+        channel = channels[index % len(channels)]
+        members.append((wire.standin.add_member(wire.standin.guilds[channel.guild_id], f"member{index}"), channel))
+    return members
 
 
 def sketch_for(index: int) -> str:
@@ -310,6 +328,24 @@ def cpu_seconds(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU (user + system) used so far by every PostgreSQL server process on this machine."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)
+            if "(postgres" not in fields[0]:
+                continue
+            values = fields[1].split()
+            ticks += int(values[11]) + int(values[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def memory_kb(pid: int) -> dict[str, int]:

@@ -3,7 +3,7 @@
 Discord allows a bot about 50 requests a second in all, whichever process sends them. Each process
 takes a fixed share, in proportion to the shards it runs (SHARD_IDS out of SHARD_COUNT), and paces
 its own requests to it, so together they stay under the limit without talking to each other. Near
-the limit a request waits its turn here (a few tens of milliseconds) instead of drawing a 429.
+the limit a request waits its turn here (at most about a second) instead of drawing a 429.
 
 Answers to interactions and the personas' webhook messages go through discord.py's webhook
 adapter, not its HTTP client, and are not paced: Discord does not count interaction endpoints
@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 GLOBAL_REQUESTS_PER_SECOND = 50.0
+# A second, and a margin for requests that take a little longer to reach Discord than others.
+WINDOW_SECONDS = 1.05
 EPSILON = 1e-9
 T = TypeVar("T")
 
@@ -31,7 +35,13 @@ def share_of_global_limit(count: int | None, ids: list[int] | None) -> float | N
 
 
 class RequestPacer:
-    """At most `rate` requests a second on average, in bursts of at most `rate`; waiters go in turn."""
+    """At most `rate` requests in any one second, rounded down to whole requests; waiters go in turn.
+
+    A sliding window, not a token bucket: a bucket of `rate` tokens refilled at `rate` a second lets
+    twice `rate` through in the second after an idle spell, and the processes' shares would add up
+    to twice Discord's limit. The window is a little over a second, so requests that reach Discord
+    a few milliseconds apart from when they left still fall in separate seconds there.
+    """
 
     def __init__(
         self,
@@ -41,22 +51,22 @@ class RequestPacer:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.rate = rate
+        self.per_window = max(1, math.floor(rate + EPSILON))
         self._clock = clock
         self._sleep = sleep
-        self._tokens = rate
-        self._refilled_at = clock()
+        self._sent: deque[float] = deque()  # when the last `per_window` requests went
         self._turn = asyncio.Lock()
 
     async def wait_turn(self) -> None:
         async with self._turn:  # first come, first served
             while True:
                 now = self._clock()
-                self._tokens = min(self.rate, self._tokens + (now - self._refilled_at) * self.rate)
-                self._refilled_at = now
-                if self._tokens >= 1 - EPSILON:  # a refill computed to 0.9999999... is a whole token
-                    self._tokens = max(0.0, self._tokens - 1)
+                while self._sent and self._sent[0] <= now - WINDOW_SECONDS + EPSILON:
+                    self._sent.popleft()
+                if len(self._sent) < self.per_window:
+                    self._sent.append(now)
                     return
-                await self._sleep((1 - self._tokens) / self.rate)
+                await self._sleep(self._sent[0] + WINDOW_SECONDS - now)
 
 
 def paced(request: Callable[..., Awaitable[T]], pacer: RequestPacer) -> Callable[..., Awaitable[T]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.core import PersonaBot
-from bot.discord_share import RequestPacer, share_of_global_limit
+from bot.discord_share import WINDOW_SECONDS, RequestPacer, share_of_global_limit
 from tests.conftest import make_settings
 
 
@@ -31,7 +31,7 @@ class FakeTime:
         self.now += seconds
 
 
-async def test_requests_beyond_the_share_wait_their_turn() -> None:
+async def test_requests_beyond_the_share_wait_their_turn_and_no_second_holds_more_than_the_share() -> None:
     time = FakeTime()
     pacer = RequestPacer(12.5, clock=time.clock, sleep=time.sleep)
     granted: list[float] = []
@@ -43,12 +43,29 @@ async def test_requests_beyond_the_share_wait_their_turn() -> None:
     await asyncio.gather(*(request() for _ in range(100)))
 
     assert len(granted) == 100
-    assert granted[:12] == [0.0] * 12  # a burst of up to the share goes at once
-    # The rest come at the share's pace: 100 requests take (100 - 12.5) / 12.5 = 7 s, not less.
-    assert granted[-1] == pytest.approx(7.0, abs=0.1)
-    for start in range(0, 8):
-        in_second = [at for at in granted if start + 1e-9 < at <= start + 1]
-        assert len(in_second) <= 13
+    assert granted[:12] == [0.0] * 12  # a burst of up to the share (in whole requests) goes at once
+    # Then 12 more each time a window has passed: the 100th goes in the ninth window.
+    assert granted[-1] == pytest.approx(8 * WINDOW_SECONDS)
+    # In any second whatever (not only from whole seconds), at most 12.
+    assert max(sum(1 for at in granted if start <= at < start + 1) for start in granted) == 12
+
+
+async def test_after_a_quiet_spell_a_share_is_not_spent_twice_in_one_second() -> None:
+    time = FakeTime()
+    pacer = RequestPacer(25, clock=time.clock, sleep=time.sleep)
+    granted: list[float] = []
+
+    async def request() -> None:
+        await pacer.wait_turn()
+        granted.append(time.now)
+
+    time.now = 0.9
+    await asyncio.gather(*(request() for _ in range(25)))  # the whole share, late in a second
+    time.now = 1.2  # a bucket refilled by then would let 25 more through at once
+    await asyncio.gather(*(request() for _ in range(25)))
+
+    assert max(sum(1 for at in granted if start <= at < start + 1) for start in granted) == 25
+    assert granted[25] == pytest.approx(0.9 + WINDOW_SECONDS)
 
 
 async def test_a_process_running_one_of_four_shards_paces_its_requests_to_a_quarter(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import logging
 
 import discord
 
+from bot.answering import answer, in_time
 from bot.chat.client import ChatModel
 from bot.clock import wall_clock
 from bot.errors import UserFacingError
@@ -134,7 +135,8 @@ class RoleplayService:
             raise UserFacingError("That persona belongs to another server.")
         check_may_start_here(member, channel, await self._store.guild_settings(member.guild.id))
         check_can_speak(channel, member.guild.me)
-        await self._webhooks.get(channel)  # made now, so a refusal is told now and not at the first word
+        # Made now, so a refusal is told now and not at the first word; may wait on Discord's limits.
+        await in_time(interaction, self._webhooks.get(channel))
         here = {s.persona_id for s in self._active.in_channel(channel.id)}
         joining = [persona for persona in personas if persona.id not in here]
         if not joining:
@@ -166,8 +168,8 @@ class RoleplayService:
         self._bot_turns.member_spoke(channel.id)  # a member just started someone: bots may be answered again
         talk = "Say a name or reply to one of them to talk" if mode == "mention" else "They answer every message here"
         verb = "joins" if len(sessions) == 1 else "join"
-        await interaction.response.send_message(
-            f"🎭 {bold_names(sessions)} {verb} {channel.mention}. {talk}; `/roleplay stop` ends it."
+        await answer(
+            interaction, f"🎭 {bold_names(sessions)} {verb} {channel.mention}. {talk}; `/roleplay stop` ends it."
         )
         for session in sessions:
             self._request_turn(channel, session, greeting=True)

@@ -77,3 +77,29 @@ async def test_a_persona_saved_by_enhance_streams_its_reply_through_a_webhook(wi
     assert all(gap >= 0.99 for gap in gaps), gaps
     assert len(gaps) <= 3  # about 2.2 s of streaming: two interval edits at most, then the final one
     assert wire.wire_problems() == []
+
+
+async def test_a_roleplay_start_held_up_by_discord_is_deferred_then_answered_not_left_unanswered(
+    wire: WireHarness,
+) -> None:
+    wire.humalike.script_enhancement(pending_for=0.1, running_for=0.2)
+    command = await wire.enhance(SKETCH)
+    await wire.eventually(
+        lambda: bool((reply := wire.reply(command)) and reply.content.startswith("✅ Saved")), "the persona saved"
+    )
+    # Making the channel's webhook takes longer than Discord's 3 s answer window.
+    wire.standin.slow(4.0, method="POST", template="/channels/{channel_id}/webhooks")
+    wire.chat.script_reply(GREETING)
+
+    started = await wire.standin.send_command(
+        "roleplay as", {"persona": PERSONA, "mode": "mention"}, user=wire.moderator, channel=wire.channel
+    )
+
+    await wire.eventually(lambda: started.answered, "the /roleplay as callback")
+    assert started.callback_type == 5  # "thinking…" in time, not "The application did not respond"
+    await wire.eventually(
+        lambda: bool((reply := wire.reply(started)) and f"{PERSONA}** joins" in reply.content), "the answer"
+    )
+    await wire.eventually(lambda: [m.content for m in persona_messages(wire)] == [GREETING], "the greeting")
+    assert wire.standin.late_callbacks_refused == 0
+    assert wire.wire_problems() == []

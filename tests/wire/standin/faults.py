@@ -11,6 +11,10 @@ from tests.wire.standin.constants import BUCKET_LIMIT, OP_RECONNECT
 from tests.wire.standin.plumbing import _Answer, _Latency, _RateLimit
 from tests.wire.standin.state import StandInState
 
+# Not bound by the global limit (Discord's rate-limit page): interactions, and what is sent
+# through an interaction's or a webhook's token.
+GLOBAL_LIMIT_EXEMPT = ("/interactions/", "/webhooks/{webhook_id}/{webhook_token}")
+
 
 class Faults(StandInState):
     """Scripted faults: `rate_limit()`, `slow()`, `drop_gateway()`, `reconnect_request()`."""
@@ -30,6 +34,11 @@ class Faults(StandInState):
         ]
         if seconds > 0:
             self._latencies.append(_Latency(seconds, method and method.upper(), template))
+
+    def enforce_global_limit(self, per_second: float) -> None:
+        """Refuse, as Discord does, requests beyond `per_second` in any second, from every process of
+        the bot together: a 429 with `global: true`. Interaction and webhook-token routes are exempt."""
+        self.global_limit = per_second
 
     async def drop_gateway(self, *, code: int | None = None, resumable: bool = True) -> None:
         """Cut the bot's gateway connection: abort the TCP connection, or close it with `code`.
@@ -96,6 +105,26 @@ class Faults(StandInState):
             }
             return _Answer(429, body, headers)
         return None
+
+    def _take_global_limit(self, operation: Operation, arrived: float) -> _Answer | None:
+        if self.global_limit is None or operation.template.startswith(GLOBAL_LIMIT_EXEMPT):
+            return None
+        window = self._global_window
+        while window and window[0] <= arrived - 1.0:
+            window.popleft()
+        if len(window) < self.global_limit:
+            window.append(arrived)
+            return None
+        self.global_limit_refusals += 1
+        retry_after = max(0.001, window[0] + 1.0 - arrived)
+        headers = {
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "X-RateLimit-Global": "true",
+            "X-RateLimit-Scope": "global",
+            "Via": "1.1 google",
+        }
+        body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": True, "code": 0}
+        return _Answer(429, body, headers)
 
     @staticmethod
     def _bucket(operation: Operation) -> str:

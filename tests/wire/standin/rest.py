@@ -120,7 +120,7 @@ class RestFrontDoor(Faults):
             if self.openapi.path_allows(path):
                 return _error(405, 0, "405: Method Not Allowed")
             return _error(404, 0, "404: Not Found")
-        limited = self._take_rate_limit(operation)
+        limited = self._take_rate_limit(operation) or self._take_global_limit(operation, arrived)
         if limited is not None:
             return limited
         authorization = request.headers.get("Authorization")

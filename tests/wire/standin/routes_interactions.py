@@ -123,7 +123,8 @@ class InteractionRoutes(Messages):
             interaction["response_message_loading"] = kind == CALLBACK_DEFERRED_MESSAGE
             interaction["response_message_ephemeral"] = bool(message and message.ephemeral)
         answer: dict[str, Any] = {"interaction": interaction}
-        if message is not None and kind in (CALLBACK_MESSAGE, CALLBACK_DEFERRED_MESSAGE, CALLBACK_UPDATE_MESSAGE):
+        # Discord's schema has a resource for a message made or updated, none for a "thinking…" defer.
+        if message is not None and kind in (CALLBACK_MESSAGE, CALLBACK_UPDATE_MESSAGE):
             answer["resource"] = {"type": kind, "message": message.payload(self._attachment_base())}
         return _Answer(200, answer)
 

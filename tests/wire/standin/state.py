@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -100,6 +101,11 @@ class StandInState(ABC):
         self._sessions: dict[int, _Session] = {}
         self._connections: set[_Connection] = set()
         self._rate_limits: list[_RateLimit] = []
+        # Discord's global limit over the whole bot, when a test sets one (`enforce_global_limit()`):
+        # arrival times of the last second's counted requests, and how many were refused with a 429.
+        self.global_limit: float | None = None
+        self._global_window: deque[float] = deque()
+        self.global_limit_refusals = 0
         self._latencies: list[_Latency] = []
         self._held = HeldRequests()  # requests slowed by `slow()`
         self._changed = asyncio.Condition()
