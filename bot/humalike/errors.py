@@ -82,3 +82,12 @@ class NetworkError(TransientError):
 
 class UnexpectedResponse(TransientError):
     """An answer that is not what the contract describes (bad JSON, wrong shape)."""
+
+
+@dataclass
+class ConnectionLost(TransientError):
+    """A turn-taking WebSocket was refused (`status`: an expired or spent `connect_url`) or ended
+    without our closing it (`close_code`). Either way the cure is the same: re-open the thread
+    for a fresh `connect_url`, then connect again."""
+
+    close_code: int | None = None

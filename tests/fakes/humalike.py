@@ -43,7 +43,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.loopback import HeldRequests, serve_fake
+from tests.fakes.faults import Dropped, Fault, FaultQueue
+from tests.fakes.loopback import serve_fake
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,6 @@ POPULATION_PATH = "/v1/personas/repositories/Population/by-id/{id}"
 WHOAMI_PATH = "/v1/turn-taking/actions/whoami"
 
 JobKind = Literal["enhancement", "population"]
-FaultKind = Literal["status", "null", "hang", "drop"]
 
 
 # --- Error bodies -------------------------------------------------------------------------------
@@ -285,57 +285,6 @@ class Script:
     outcome: Outcome = field(default_factory=Succeed)
 
 
-@dataclass(frozen=True)
-class Fault:
-    """One misbehaving answer.
-
-    - `status`: answer `status` with `body` (None: the documented body for that status; a str or
-      bytes body is sent raw as text, like a proxy's HTML page) and extra `headers`.
-    - `null`: answer 200 with the body `null`.
-    - `hang`: hold the request open on an `asyncio.Event`, never a clock, so it lasts on a
-      virtual clock too. It ends when the client gives up and closes the connection (the test
-      server cancels the handler), when `release_hangs()` is called (it then answers normally),
-      when `max_seconds` of event-loop time pass if given (then answers normally), or when
-      `serve()` exits (the client then sees the connection close).
-    - `drop`: abort the TCP connection without an answer.
-
-    `commit` (starts only): accept and bill the job first, then misbehave, as when the service
-    started a job but the answer was lost.
-    """
-
-    kind: FaultKind
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] | None = None
-    max_seconds: float | None = None
-    commit: bool = False
-
-    @classmethod
-    def error(
-        cls, status: int, body: Any = None, headers: Mapping[str, str] | None = None, *, commit: bool = False
-    ) -> Fault:
-        return cls("status", status=status, body=body, headers=headers, commit=commit)
-
-    @classmethod
-    def null(cls) -> Fault:
-        return cls("null")
-
-    @classmethod
-    def hang(cls, max_seconds: float | None = None, *, commit: bool = False) -> Fault:
-        return cls("hang", max_seconds=max_seconds, commit=commit)
-
-    @classmethod
-    def drop(cls, *, commit: bool = False) -> Fault:
-        return cls("drop", commit=commit)
-
-
-@dataclass
-class _QueuedFault:
-    fault: Fault
-    remaining: int
-    target: str | None  # a job kind for starts, a job id for polls, None for any
-
-
 @dataclass
 class Job:
     """One started job. Times are on the fake's clock; the status follows from them."""
@@ -400,10 +349,6 @@ class ManualClock:
         self.now += seconds
 
 
-class _Dropped(web.Response):
-    """Marks an answer never sent: the connection was aborted."""
-
-
 @dataclass
 class _Exchange:
     """What the middleware learns about the request being handled."""
@@ -442,9 +387,8 @@ class FakeHumalike:
         self.starts: list[StartRecord] = []
         self.polls: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
-        self._held = HeldRequests()
         self._scripts: dict[JobKind, deque[Script]] = {"enhancement": deque(), "population": deque()}
-        self._faults: dict[str, list[_QueuedFault]] = {"start": [], "poll": [], "whoami": []}
+        self._faults = FaultQueue(default_error_body)
         self.app = self._build_app()
 
     @property
@@ -486,7 +430,7 @@ class FakeHumalike:
         An int is `Fault.error(status, body, headers)`. A refused start creates and bills nothing
         unless the fault has `commit=True`.
         """
-        self._queue("start", fault, body, headers, times, kind)
+        self._faults.add("start", fault, body, headers, times, kind)
 
     def fail_next_polls(
         self,
@@ -502,25 +446,25 @@ class FakeHumalike:
         Note that aiohttp's client silently retries an idempotent GET once after a dropped
         connection, so a single `Fault.drop()` on a poll is invisible to it: use `times=2`.
         """
-        self._queue("poll", fault, body, headers, times, job_id)
+        self._faults.add("poll", fault, body, headers, times, job_id)
 
     def fail_next_whoami(
         self, fault: int | Fault, body: Any = None, headers: Mapping[str, str] | None = None, *, times: int = 1
     ) -> None:
         """The next `times` whoami calls misbehave (for example 403)."""
-        self._queue("whoami", fault, body, headers, times, None)
+        self._faults.add("whoami", fault, body, headers, times, None)
 
     def release_hangs(self) -> None:
         """Let every request held by a `hang` fault answer now (normally)."""
-        self._held.release_all()
+        self._faults.held.release_all()
 
     @property
     def hanging(self) -> int:
-        return self._held.count
+        return self._faults.held.count
 
     async def wait_hanging(self, count: int = 1) -> None:
         """Return once at least `count` requests are held by `hang` faults."""
-        await self._held.wait_for(count)
+        await self._faults.held.wait_for(count)
 
     def finish(self, job_id: str, outcome: Outcome | None = None) -> Job:
         """End a job now (on the fake's clock), optionally with a different outcome."""
@@ -545,33 +489,6 @@ class FakeHumalike:
         return len(self.starts)
 
     # Internals ------------------------------------------------------------------------------
-
-    def _queue(
-        self,
-        where: str,
-        fault: int | Fault,
-        body: Any,
-        headers: Mapping[str, str] | None,
-        times: int,
-        target: str | None,
-    ) -> None:
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        if isinstance(fault, int):
-            fault = Fault.error(fault, body, headers)
-        elif body is not None or headers is not None:
-            raise ValueError("body and headers go inside the Fault")
-        self._faults[where].append(_QueuedFault(fault, times, target))
-
-    def _take_fault(self, where: str, target: str | None) -> Fault | None:
-        queue = self._faults[where]
-        for index, queued in enumerate(queue):
-            if queued.target is None or queued.target == target:
-                queued.remaining -= 1
-                if queued.remaining == 0:
-                    del queue[index]
-                return queued.fault
-        return None
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -598,7 +515,7 @@ class FakeHumalike:
                 except web.HTTPException as error:  # aiohttp's own 404 and 405, in our envelope
                     response = _json(error.status, error_body(_code_for(error.status), error.reason))
             response.headers["x-request-id"] = exchange.request_id
-            status = None if isinstance(response, _Dropped) else response.status
+            status = None if isinstance(response, Dropped) else response.status
             return response
         finally:
             _EXCHANGE.reset(reset)
@@ -610,20 +527,6 @@ class FakeHumalike:
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip(), self.token)
-
-    async def _apply(
-        self, request: web.Request, fault: Fault, proceed: Callable[[], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if fault.kind == "status":
-            return _fault_response(fault)
-        if fault.kind == "null":
-            return _json(200, None)
-        if fault.kind == "hang":
-            await self._held.hold(fault.max_seconds)
-            return await proceed()
-        if request.transport is not None:
-            request.transport.abort()
-        return _Dropped()
 
     # Starts ---------------------------------------------------------------------------------
 
@@ -662,13 +565,10 @@ class FakeHumalike:
                 return _json(*problem)
             return self._success(self._accept(kind, body, _EXCHANGE.get().request_id))
 
-        fault = self._take_fault("start", kind)
+        fault = self._faults.take("start", kind)
         if fault is None:
             return await accept()
-        if not fault.commit:
-            return await self._apply(request, fault, accept)
-        accepted = await accept()
-        return await self._apply(request, fault, lambda: _ready(accepted))
+        return await self._faults.apply(request, fault, accept)
 
     def _accept(self, kind: JobKind, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         script = self._scripts[kind].popleft() if self._scripts[kind] else self._default(kind)
@@ -726,10 +626,10 @@ class FakeHumalike:
                 return _json(200, None)
             return self._success(self._poll_body(job))
 
-        fault = self._take_fault("poll", job_id)
+        fault = self._faults.take("poll", job_id)
         if fault is None:
             return await answer()
-        return await self._apply(request, fault, answer)
+        return await self._faults.apply(request, fault, answer)
 
     def _poll_body(self, job: Job) -> dict[str, Any]:
         now = self.clock()
@@ -785,10 +685,10 @@ class FakeHumalike:
         async def answer() -> web.StreamResponse:
             return self._success({"user_id": self.user_id})
 
-        fault = self._take_fault("whoami", None)
+        fault = self._faults.take("whoami", None)
         if fault is None:
             return await answer()
-        return await self._apply(request, fault, answer)
+        return await self._faults.apply(request, fault, answer)
 
     # Helpers --------------------------------------------------------------------------------
 
@@ -819,24 +719,8 @@ async def _read_json(request: web.Request) -> Any:
     return body
 
 
-async def _ready(response: web.StreamResponse) -> web.StreamResponse:
-    return response
-
-
 def _json(status: int, body: Any) -> web.Response:
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
-
-
-def _fault_response(fault: Fault) -> web.Response:
-    if isinstance(fault.body, str | bytes):
-        text = fault.body.decode() if isinstance(fault.body, bytes) else fault.body
-        response = web.Response(status=fault.status, text=text, content_type="text/plain")
-    else:
-        body = default_error_body(fault.status) if fault.body is None else fault.body
-        response = _json(fault.status, body)
-    for name, value in (fault.headers or {}).items():
-        response.headers[name] = value
-    return response
 
 
 def _code_for(status: int) -> str:
