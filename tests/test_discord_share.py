@@ -14,7 +14,14 @@ from tests.conftest import make_settings
 
 @pytest.mark.parametrize(
     ("count", "ids", "share"),
-    [(None, None, None), (4, [0], 12.5), (4, [0, 1], 25.0), (8, [4, 5, 6, 7], 25.0), (2, [0, 1], 50.0)],
+    [
+        (None, None, None),
+        (4, [0], 10.0),
+        (4, [0, 1], 20.0),
+        (8, [4, 5, 6, 7], 20.0),
+        (3, [0], 40 / 3),
+        (2, [0, 1], 40.0),
+    ],
 )
 def test_a_process_takes_the_share_of_its_shards(count: int | None, ids: list[int] | None, share: float) -> None:
     assert share_of_global_limit(count, ids) == share
@@ -73,7 +80,7 @@ async def test_a_process_running_one_of_four_shards_paces_its_requests_to_a_quar
     shared = PersonaBot(make_settings(tmp_path / "b.sqlite3", "http://unused", shard_count=4, shard_ids="3"))
     try:
         assert alone.discord_pacer is None  # every shard here: discord.py's own limiter is enough
-        assert shared.discord_pacer is not None and shared.discord_pacer.rate == 12.5
+        assert shared.discord_pacer is not None and shared.discord_pacer.rate == 10.0
         assert getattr(shared.http.request, "__wrapped__", None) is not None
     finally:
         await alone.close()
