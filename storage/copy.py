@@ -26,6 +26,10 @@ TABLES: dict[str, tuple[str, ...]] = {
     "persona_messages": ("message_id",),
     "channel_webhooks": ("channel_id",),
     "guild_roleplay_settings": ("guild_id",),
+    "natural_threads": ("thread_id",),
+    "natural_deliveries": ("message_id",),
+    "natural_usage": ("guild_id", "persona_id", "day"),
+    "natural_notices": ("day", "channel_id", "kind"),
 }
 # Tables whose ids PostgreSQL generates: after copying, new rows must number on from the highest.
 GENERATED_IDS = ("jobs", "personas", "casts", "roleplay_sessions")

@@ -15,6 +15,7 @@ from storage.casts import CastStore
 from storage.database import Database, open_database
 from storage.jobs import JobStore
 from storage.models import JobKind, NewPersona
+from storage.natural import NaturalStore
 from storage.personas import PersonaStore
 from storage.roleplay import GuildRoleplaySettings, RoleplayStore
 from storage.sqlite import SqliteDatabase
@@ -32,6 +33,10 @@ TABLES = (
     "persona_messages",
     "channel_webhooks",
     "guild_roleplay_settings",
+    "natural_threads",
+    "natural_deliveries",
+    "natural_usage",
+    "natural_notices",
 )
 
 
@@ -41,7 +46,7 @@ def persona(name: str, enhancement_id: str | None) -> NewPersona:
 
 
 async def fill_every_table(database: Database) -> None:
-    """One or more rows of every kind: jobs of each state and kind, personas, a cast, roleplay."""
+    """One or more rows of every kind: jobs of each state and kind, personas, a cast, roleplay, natural mode."""
     jobs, personas = JobStore(database), PersonaStore(database)
     job_args = {"guild_id": GUILD, "channel_id": 30, "grounding": "off", "requested_name": None, "max_in_flight": 9}
     sam_job = await jobs.create(user_id=20, sketch="Sam", created_at=NOW, user_name="alice", **job_args)
@@ -66,6 +71,17 @@ async def fill_every_table(database: Database) -> None:
     )
     await roleplay.remember_webhook(30, 2**60 + 1, "webhook-token")
     await roleplay.save_guild_settings(GUILD, GuildRoleplaySettings(starter_role_id=77, allowed_channels=(30, 31)))
+    natural = NaturalStore(database)
+    thread = await natural.thread_id(guild_id=GUILD, channel_id=30, persona_id=sam.id, now=NOW)
+    await natural.thread_id(guild_id=GUILD, channel_id=31, persona_id=sam.id, now=NOW + 8)
+    # Ids whose byte order is not a locale's (case, punctuation): copy-db's checksums read them in key order.
+    for message_id in ("m_b", "M-a", "m-A", "mZ"):
+        await natural.claim_delivery(message_id, thread_id=thread, now=NOW + 9)
+    await natural.delivered("m_b", 2**62 + 9)
+    await natural.add_calls(guild_id=GUILD, persona_id=sam.id, day="2026-01-01", calls=3)
+    await natural.add_calls(guild_id=GUILD, persona_id=sam.id, day="2025-12-31")
+    await natural.claim_notice(channel_id=30, day="2026-01-01", kind="daily_cap")
+    await natural.claim_notice(channel_id=30, day="2026-01-01", kind="out_of_credits")
 
 
 @pytest.fixture
@@ -108,7 +124,7 @@ async def test_every_row_of_every_table_arrives_with_its_id_and_timestamps(sourc
     assert "Every table matches" in report and "MISMATCH" not in report
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 7])
 async def test_a_file_left_by_an_earlier_release_copies_whole(tmp_path: Path, version: int) -> None:
     path = tmp_path / "old.sqlite3"
     shutil.copy(Path(__file__).parent / "data" / f"schema-{version}.sqlite3", path)

@@ -546,7 +546,7 @@ async def test_a_job_an_earlier_release_left_queued_is_upgraded_to_maybe_sent(tm
         await database.close()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 7])
 async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_path: Path, version: int) -> None:
     import shutil
 
