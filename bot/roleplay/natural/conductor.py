@@ -1,0 +1,209 @@
+"""One channel's natural personas: what they hear goes to turn-taking, and at most N answer.
+
+Lines that arrive close together (within `BATCH_WINDOW_SECONDS`) go to each persona's thread as
+one batch, its own lines left out. Each persona's thread decides whether it speaks; a persona the
+batch named, replied to or mentioned always speaks (`skip_decide`, which is not billed). Of those
+that speak, at most `max_speakers` answer: the addressed first, then the others in the order their
+decisions came back.
+
+Only a member's message starts a batch. A persona's line is carried to the others with the next
+one, so personas can never keep each other talking, and nothing a member does makes the bot call
+turn-taking more than once per persona per batch, plus one `respond` per speaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.humalike.errors import FinalError, HumalikeError
+from bot.humalike.turn_taking import batches
+from bot.humalike.turn_taking_models import MAX_CONTENT, MAX_NAME, InboundMessage, SubmitResult
+from bot.roleplay.natural.budget import Budget
+from bot.roleplay.natural.thread import ThreadLink
+
+log = logging.getLogger(__name__)
+
+BATCH_WINDOW_SECONDS = 0.8
+MEDIA_PLACEHOLDER = "[attachment]"
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A line of the channel as natural personas hear it."""
+
+    sender: str  # the member's display name, or the persona's name
+    content: str
+    at: float  # when it was sent (wall clock)
+    has_media: bool = False
+    persona_id: int | None = None  # set for a persona's own line
+    addressed: frozenset[int] = frozenset()  # personas it names, replies to or mentions
+
+    def inbound(self) -> InboundMessage:
+        content = (self.content.strip() or MEDIA_PLACEHOLDER)[:MAX_CONTENT]
+        if self.has_media and MEDIA_PLACEHOLDER not in content:
+            content = f"{content} {MEDIA_PLACEHOLDER}"[:MAX_CONTENT]
+        return InboundMessage(
+            sender=self.sender[:MAX_NAME] or "someone",
+            content=content,
+            has_media=self.has_media,
+            client_ts=datetime.fromtimestamp(self.at, UTC),  # also tells two identical lines apart
+        )
+
+
+@dataclass
+class Voice:
+    """One natural persona in the channel."""
+
+    persona_id: int
+    name: str
+    system_prompt: str
+    link: ThreadLink
+    pending: list[Heard] = field(default_factory=list)
+
+
+# What the service hands over: a speaker's draft from the chat model (None: nothing to say); a
+# turn-taking refusal to tell the channel about; and a plain answer, as in mention mode, for an
+# addressed persona once the server's calls for the day are spent.
+Draft = Callable[[Voice, str], Awaitable[str | None]]
+Refused = Callable[[Voice, FinalError], Awaitable[None]]
+Plain = Callable[[Voice], Awaitable[None]]
+
+
+class Conductor:
+    def __init__(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        max_speakers: int,
+        budget: Budget,
+        draft: Draft,
+        refused: Refused,
+        plain: Plain,
+        batch_window: float = BATCH_WINDOW_SECONDS,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.guild_id = guild_id
+        self.channel_id = channel_id
+        self._max_speakers = max_speakers
+        self._budget = budget
+        self._draft = draft
+        self._refused = refused
+        self._plain = plain
+        self._batch_window = batch_window
+        self._sleep = sleep
+        self._voices: dict[int, Voice] = {}
+        self._flush: asyncio.Task[None] | None = None
+        self._turns: set[asyncio.Task[None]] = set()
+
+    @property
+    def voices(self) -> list[Voice]:
+        return list(self._voices.values())
+
+    def join(self, voice: Voice) -> None:
+        self._voices[voice.persona_id] = voice
+        voice.link.start()
+
+    async def leave(self, persona_id: int) -> None:
+        voice = self._voices.pop(persona_id, None)
+        if voice is not None:
+            await voice.link.stop()
+
+    async def close(self) -> None:
+        tasks = [*self._turns, *([self._flush] if self._flush else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for persona_id in list(self._voices):
+            await self.leave(persona_id)
+
+    def hear(self, line: Heard) -> None:
+        """Queue a line for every persona but its author; a member's line starts the batch's timer."""
+        for voice in self._voices.values():
+            if voice.persona_id != line.persona_id:
+                voice.pending.append(line)
+        if line.persona_id is None and self._flush is None:
+            self._flush = asyncio.create_task(self._after_window(), name=f"natural-batch-{self.channel_id}")
+
+    async def _after_window(self) -> None:
+        try:
+            await self._sleep(self._batch_window)
+        finally:
+            self._flush = None
+        await self.take_turn()
+
+    async def take_turn(self) -> None:
+        """Send each persona what it has not heard yet, and let the chosen ones speak."""
+        asked = [(voice, voice.pending) for voice in self._voices.values() if voice.pending]
+        for voice, _ in asked:
+            voice.pending = []
+        if await self._budget.exhausted(self.guild_id, self.channel_id):
+            # The day's calls are spent: until tomorrow, the personas answer only when addressed.
+            for voice, lines in asked:
+                if _addressed(voice, lines):
+                    self._start(self._plain(voice), voice)
+            return
+        decided = await asyncio.gather(*(self._ask(voice, lines) for voice, lines in asked))
+        speaking = [(voice, result, lines) for (voice, lines), result in zip(asked, decided, strict=True) if result]
+        addressed = [entry for entry in speaking if _addressed(entry[0], entry[2])]
+        others = [entry for entry in speaking if not _addressed(entry[0], entry[2])]
+        chosen = addressed + others[: max(0, self._max_speakers - len(addressed))]
+        for voice, result, _ in chosen:
+            self._start(self._speak(voice, result), voice)
+
+    def _start(self, turn: Awaitable[None], voice: Voice) -> None:
+        task = asyncio.ensure_future(turn)
+        task.set_name(f"natural-turn-{voice.persona_id}")
+        self._turns.add(task)
+        task.add_done_callback(self._turns.discard)
+
+    async def _ask(self, voice: Voice, lines: list[Heard]) -> SubmitResult | None:
+        """The persona's decision on `lines` (None: silent, refused, or the day's calls are spent)."""
+        skip_decide = _addressed(voice, lines)
+        billed = not skip_decide and not any(line.has_media for line in lines)
+        result: SubmitResult | None = None
+        for chunk in batches([line.inbound() for line in lines]):
+            if billed and not await self._budget.reserve(self.guild_id, voice.persona_id, self.channel_id):
+                return None  # spent by another persona meanwhile
+            try:
+                result = await voice.link.submit(chunk, system_prompt=voice.system_prompt, skip_decide=skip_decide)
+            except HumalikeError as error:
+                if billed:
+                    await self._budget.refund(self.guild_id, voice.persona_id)
+                await self._refusal(voice, error)
+                return None
+        return result if result is not None and result.speak else None
+
+    async def _speak(self, voice: Voice, decided: SubmitResult) -> None:
+        draft = await self._draft(voice, decided.recalled_context)
+        if not draft or voice.persona_id not in self._voices:
+            return
+        if not await self._budget.reserve(self.guild_id, voice.persona_id, self.channel_id):
+            return
+        try:
+            answer = await voice.link.respond(
+                draft[:MAX_CONTENT],
+                decided.turn_epoch,
+                agent_name=voice.name[:MAX_NAME],
+                system_prompt=voice.system_prompt,
+            )
+        except HumalikeError as error:
+            await self._budget.refund(self.guild_id, voice.persona_id)
+            await self._refusal(voice, error)
+            return
+        if answer.superseded:  # a newer batch came first: not billed, and its decision is on its way
+            await self._budget.refund(self.guild_id, voice.persona_id)
+
+    async def _refusal(self, voice: Voice, error: HumalikeError) -> None:
+        if isinstance(error, FinalError):
+            await self._refused(voice, error)
+        else:  # 502s, timeouts: retried already; this turn is dropped, the next one may work
+            log.warning("Turn-taking for %s in channel %s failed: %s", voice.name, self.channel_id, error)
+
+
+def _addressed(voice: Voice, lines: list[Heard]) -> bool:
+    return any(voice.persona_id in line.addressed for line in lines)
