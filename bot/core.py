@@ -24,6 +24,7 @@ from bot.discord_share import RequestPacer, paced, share_of_global_limit
 from bot.enhance.schedule import PollSettings
 from bot.enhance.service import EnhancementService, JobLimits
 from bot.humalike.client import HumalikeClient
+from bot.humalike.turn_taking import TurnTakingClient
 from bot.redaction import redacted_url
 from bot.roleplay.service import RoleplayService
 from bot.settings import Settings
@@ -32,6 +33,7 @@ from bot.tree import BotCommandTree
 from storage.casts import CastStore
 from storage.database import Database, open_database
 from storage.jobs import JobStore
+from storage.natural import NaturalStore
 from storage.personas import PersonaStore
 from storage.roleplay import RoleplayStore
 
@@ -44,6 +46,7 @@ class PersonaBot(commands.AutoShardedBot):
     # Opened and built by setup_hook, before any cog loads.
     database: Database
     humalike: HumalikeClient
+    turn_taking: TurnTakingClient
     jobs: JobStore
     personas: PersonaStore
     casts: CastStore
@@ -116,8 +119,21 @@ class PersonaBot(commands.AutoShardedBot):
                 lease_seconds=settings.job_lease_seconds,
             ),
         )
+        # Natural mode's turn-taking is on the same Humalike account and connections.
+        self.turn_taking = TurnTakingClient(
+            self._http_session,
+            base_url=settings.humalike_base_url,
+            token=settings.humalike_token,
+            timeout=settings.humalike_timeout_seconds,
+        )
         self.roleplay = RoleplayService(
-            self, store=self.roleplay_store, personas=self.personas, chat=self._chat_model, settings=settings
+            self,
+            store=self.roleplay_store,
+            personas=self.personas,
+            chat=self._chat_model,
+            settings=settings,
+            turn_taking=self.turn_taking,
+            natural_store=NaturalStore(self.database),
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

@@ -79,6 +79,11 @@ class Settings(StorageSettings):
     roleplay_max_bot_turns: int = Field(3, ge=0)
     # What personas said is remembered (for replies to them, and read-back after a restart) this long.
     roleplay_message_retention_days: float = Field(30.0, gt=0)
+    # Natural mode (Humalike's turn-taking): how many personas may answer one member message, whether
+    # a persona remembers the players of its server, and the billable calls a server may make a day.
+    roleplay_natural_max_speakers: int = Field(2, ge=1)
+    roleplay_natural_memory: bool = True
+    roleplay_natural_daily_calls: int = Field(2000, ge=1)
 
     log_level: str = "INFO"
 

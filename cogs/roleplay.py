@@ -40,7 +40,7 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
     @app_commands.guild_only()
     @app_commands.describe(
         persona="The saved persona who should speak here",
-        mode="mention: answers when named or replied to (default); always: answers every message",
+        mode="mention: when named or replied to (default); always: every message; natural: when it is its moment",
     )
     async def start(self, interaction: discord.Interaction, persona: str, mode: RoleplayMode = "mention") -> None:
         """Make a saved persona speak in this channel."""
@@ -91,7 +91,28 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
             f"{s.mode} mode, started by <@{s.started_by}>"
             for s in active
         ]
+        lines += await self._natural_cost(channel.guild.id)
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    async def _natural_cost(self, guild_id: int) -> list[str]:
+        """Today's billable turn-taking calls of this server, per persona, against its cap."""
+        natural = self.bot.roleplay.natural
+        if natural is None:
+            return []
+        usage, cap = await natural.budget.spent_today(guild_id)
+        if not usage:
+            return []
+        names = {}
+        for persona_id in usage:  # a few personas at most: the ones that used natural mode today
+            persona = await self.bot.personas.get(persona_id)
+            names[persona_id] = persona.name if persona is not None else "a deleted persona"
+        spent = sum(usage.values())
+        lines = [f"Natural mode today (UTC): {spent} of {cap} billable turn-taking calls in this server"]
+        lines += [
+            f"  ◦ {discord.utils.escape_markdown(names[persona_id])}: {calls}"
+            for persona_id, calls in sorted(usage.items(), key=lambda item: -item[1])
+        ]
+        return lines
 
     @app_commands.command(name="role")
     @app_commands.guild_only()

@@ -9,8 +9,9 @@ from typing import Literal
 from storage.database import Database
 from storage.errors import IntegrityError
 
-# mention: answers when named, replied to or mentioned; always: answers every member message.
-RoleplayMode = Literal["mention", "always"]
+# mention: answers when named, replied to or mentioned; always: answers every member message;
+# natural: Humalike's turn-taking decides when it joins in (bot/roleplay/natural/).
+RoleplayMode = Literal["mention", "always", "natural"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ class RoleplayStore:
             (now, reason, session_id),
         )
         return changed > 0
+
+    async def set_mode(self, session_id: int, mode: RoleplayMode) -> None:
+        await self._db.write("UPDATE roleplay_sessions SET mode = ? WHERE id = ?", (mode, session_id))
 
     async def touch(self, session_id: int, *, now: float) -> None:
         await self._db.write("UPDATE roleplay_sessions SET last_activity_at = ? WHERE id = ?", (now, session_id))

@@ -15,11 +15,14 @@ from bot.answering import answer, in_time
 from bot.chat.client import ChatModel
 from bot.clock import wall_clock
 from bot.errors import UserFacingError
+from bot.humalike.turn_taking import TurnTakingClient
 from bot.roleplay.access import check_may_start_here, may_start, member_and_channel
 from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
 from bot.roleplay.history import ChannelLine
+from bot.roleplay.natural.conductor import Heard
+from bot.roleplay.natural.service import NaturalRoleplay
 from bot.roleplay.notices import change_notice, deleted_notice
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import HistoryBounds, Speaker
@@ -29,6 +32,7 @@ from bot.roleplay.webhooks import Speakable, WebhookPool, check_can_speak
 from bot.settings import Settings
 from bot.sharding import runs_guild
 from storage.models import Persona
+from storage.natural import NaturalStore
 from storage.personas import PersonaStore
 from storage.roleplay import AlreadyActive, RoleplayMode, RoleplayStore, Session, TooManyActive
 
@@ -56,6 +60,8 @@ class RoleplayService:
         personas: PersonaStore,
         chat: ChatModel | None,
         settings: Settings,
+        turn_taking: TurnTakingClient | None = None,
+        natural_store: NaturalStore | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -66,17 +72,16 @@ class RoleplayService:
         self._transcripts = Transcripts()
         self._turns = TurnQueue(settings.roleplay_channel_cooldown_seconds)
         self._bot_turns = BotTurns(settings.roleplay_max_bot_turns)
+        bounds = HistoryBounds(
+            settings.roleplay_history_messages, settings.roleplay_history_chars, settings.roleplay_system_prompt_chars
+        )
         self._speaker = (
             Speaker(
                 chat=chat,
                 webhooks=self._webhooks,
                 store=store,
                 transcripts=self._transcripts,
-                bounds=HistoryBounds(
-                    settings.roleplay_history_messages,
-                    settings.roleplay_history_chars,
-                    settings.roleplay_system_prompt_chars,
-                ),
+                bounds=bounds,
                 max_tokens=settings.chat_model_max_tokens,
             )
             if chat is not None
@@ -84,6 +89,23 @@ class RoleplayService:
         )
         # Channels whose sessions outlived a restart: their transcript is read back from Discord once.
         self._to_read_back: set[int] = set()
+        self.natural = (
+            NaturalRoleplay(
+                client,
+                turn_taking=turn_taking,
+                store=natural_store,
+                roleplay_store=store,
+                webhooks=self._webhooks,
+                transcripts=self._transcripts,
+                chat=chat,
+                settings=settings,
+                bounds=bounds,
+                answer_plainly=self._answer_plainly,
+                fall_back=self._fall_back_to_mention,
+            )
+            if chat is not None and turn_taking is not None and natural_store is not None
+            else None
+        )
 
     async def load(self) -> None:
         """Take up every session the last run left active in the servers this process's shards carry.
@@ -99,6 +121,8 @@ class RoleplayService:
             self._to_read_back.add(session.channel_id)
 
     async def close(self) -> None:
+        if self.natural is not None:
+            await self.natural.close()
         await self._turns.stop()
 
     def in_channel(self, channel_id: int) -> list[Session]:
@@ -108,6 +132,8 @@ class RoleplayService:
         """Every channel any in-memory map holds something for: those with an active session, no other."""
         held = self._active.channels() | self._transcripts.channels() | self._turns.channels()
         held |= self._bot_turns.channels() | self._to_read_back | self._webhooks.channels()
+        if self.natural is not None:
+            held |= self.natural.channels()
         if self._speaker is not None:
             held |= self._speaker.channels()
         return held
@@ -130,6 +156,8 @@ class RoleplayService:
         """Start every one of `personas` speaking where `interaction` happened (a cast at once), or none."""
         if self._speaker is None:
             raise UserFacingError(NO_MODEL)
+        if mode == "natural" and self.natural is None:
+            raise UserFacingError("Natural mode needs Humalike's turn-taking, which this bot has not set up.")
         member, channel = member_and_channel(interaction)
         if any(persona.guild_id != member.guild.id for persona in personas):
             raise UserFacingError("That persona belongs to another server.")
@@ -166,7 +194,11 @@ class RoleplayService:
             await self._remember(session)
             sessions.append(session)
         self._bot_turns.member_spoke(channel.id)  # a member just started someone: bots may be answered again
-        talk = "Say a name or reply to one of them to talk" if mode == "mention" else "They answer every message here"
+        talk = {
+            "mention": "Say a name or reply to one of them to talk",
+            "always": "They answer every message here",
+            "natural": "They join in when it is their moment, and always when named or replied to",
+        }[mode]
         verb = "joins" if len(sessions) == 1 else "join"
         await answer(
             interaction, f"🎭 {bold_names(sessions)} {verb} {channel.mention}. {talk}; `/roleplay stop` ends it."
@@ -200,6 +232,8 @@ class RoleplayService:
             if session.persona_id == persona_id:
                 await self._end(session, reason=f"persona deleted by {by.id}")
                 await self._tell(session.channel_id, deleted_notice(session.persona_name, by_mention=by.mention))
+        if self.natural is not None:
+            await self.natural.forget_persona(persona_id)
 
     async def persona_changed(self, before: Persona, after: Persona, *, by: discord.abc.User) -> None:
         """A rename or an edit takes effect at once wherever the persona speaks, and each channel is told.
@@ -210,6 +244,8 @@ class RoleplayService:
             before.name, after.name, prompt_edited=before.system_prompt != after.system_prompt, by_mention=by.mention
         )
         for session in self._active.update_persona(after):
+            if self.natural is not None and session.mode == "natural":
+                self.natural.update(session, after)
             if notice is not None:
                 await self._tell(session.channel_id, notice)
 
@@ -236,11 +272,31 @@ class RoleplayService:
     async def _remember(self, session: Session) -> None:
         persona = self._active.persona(session.persona_id) or await self._personas.get(session.persona_id)
         self._active.add(session, persona)
+        if session.mode == "natural" and persona is not None:
+            if self.natural is None:  # turn-taking is not set up in this run: the persona goes on as in mention mode
+                await self._fall_back_to_mention(session)
+            else:
+                await self.natural.seat(session, persona)
 
     async def _end(self, session: Session, *, reason: str) -> None:
         await self._store.end(session.id, now=wall_clock(), reason=reason)
+        if self.natural is not None and session.mode == "natural":
+            await self.natural.unseat(session)
         if self._active.remove(session):
             self._forget_channel(session.channel_id)
+
+    async def _fall_back_to_mention(self, session: Session) -> None:
+        """A natural persona goes on in mention mode (turn-taking refused it, or is not set up)."""
+        await self._store.set_mode(session.id, "mention")
+        current = self._active.set_mode(session, "mention")
+        if self.natural is not None and current is not None:
+            await self.natural.unseat(session)
+
+    def _answer_plainly(self, session: Session) -> None:
+        channel = self._client.get_channel(session.channel_id)
+        current = self._active.current(session)
+        if current is not None and isinstance(channel, discord.TextChannel | discord.Thread):
+            self._request_turn(channel, current)
 
     def _forget_channel(self, channel_id: int) -> None:
         """Drop everything kept in memory for a channel where no persona speaks any more."""
@@ -300,11 +356,16 @@ class RoleplayService:
         self._transcripts.add(channel.id, line, at=message.created_at.timestamp())
         if self._speaker is None:
             return  # sessions outlived the chat model's settings: nobody can answer until it is back
+        mentions_bot = me is not None and me in message.mentions
+        natural = [s for s in sessions if s.mode == "natural"]
+        ordinary = [s for s in sessions if s.mode != "natural"]
+        if natural and not from_bot:
+            self._hear_naturally(message, natural, text, reply_to_persona, mentions_bot)
         targets = addressed(
             text=text,
-            active=[ActivePersona(s.persona_id, s.persona_name, s.mode, s.started_at) for s in sessions],
+            active=[ActivePersona(s.persona_id, s.persona_name, s.mode, s.started_at) for s in ordinary],
             reply_to_persona=reply_to_persona,
-            mentions_bot=me is not None and me in message.mentions,
+            mentions_bot=mentions_bot,
             last_speaker=self._speaker.last_speaker.get(channel.id),
         )
         if not targets:
@@ -322,6 +383,33 @@ class RoleplayService:
         by_persona = {s.persona_id: s for s in sessions}
         for persona_id in targets:
             self._request_turn(channel, by_persona[persona_id])
+
+    def _hear_naturally(
+        self,
+        message: discord.Message,
+        natural: list[Session],
+        text: str,
+        reply_to_persona: int | None,
+        mentions_bot: bool,
+    ) -> None:
+        """A member's line for the channel's natural personas, with those it names, replies to or mentions."""
+        if self.natural is None or self._speaker is None:
+            return
+        named = addressed(
+            text=text,
+            active=[ActivePersona(s.persona_id, s.persona_name, "mention", s.started_at) for s in natural],
+            reply_to_persona=reply_to_persona,
+            mentions_bot=mentions_bot,
+            last_speaker=self._speaker.last_speaker.get(message.channel.id),
+        )
+        line = Heard(
+            message.author.display_name,
+            text,
+            message.created_at.timestamp(),
+            has_media=bool(message.attachments or message.stickers),
+            addressed=frozenset(named),
+        )
+        self.natural.hear(message.channel.id, line)
 
     async def _our_webhook_id(self, channel: Speakable) -> int | None:
         try:

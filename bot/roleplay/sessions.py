@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from storage.models import Persona
-from storage.roleplay import Session
+from storage.roleplay import RoleplayMode, Session
 
 
 class ActiveSessions:
@@ -74,6 +74,15 @@ class ActiveSessions:
                 self._by_channel[channel_id] = renamed
                 updated += [s for s in renamed if s.persona_id == persona.id]
         return updated
+
+    def set_mode(self, session: Session, mode: RoleplayMode) -> Session | None:
+        """`session` in another mode from now on; None if it has ended meanwhile."""
+        sessions = self._by_channel.get(session.channel_id)
+        if not sessions:
+            return None
+        changed = [replace(s, mode=mode) if s.id == session.id else s for s in sessions]
+        self._by_channel[session.channel_id] = changed
+        return next((s for s in changed if s.id == session.id), None)
 
     def heard(self, channel_id: int, at: float) -> None:
         if channel_id in self._by_channel:  # a message read after a stop must not bring the channel back

@@ -62,6 +62,7 @@ class Voice:
     name: str
     system_prompt: str
     link: ThreadLink
+    channel_id: int = 0
     pending: list[Heard] = field(default_factory=list)
 
 
