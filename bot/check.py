@@ -56,14 +56,15 @@ async def check_discord(settings: Settings, login: DiscordLogin = discord_login)
         return CheckResult("Discord token", False, f"could not reach Discord ({type(error).__name__})")
 
 
-async def check_humalike(settings: Settings, session: aiohttp.ClientSession) -> CheckResult:
+async def check_humalike(
+    settings: Settings, session: aiohttp.ClientSession, *, base_url: str | None = None, name: str = "Humalike token"
+) -> CheckResult:
+    """The token, through the free `whoami` of the turn-taking API: natural mode's API answers for both."""
+    base_url = base_url or settings.humalike_base_url
+    setting = "HUMALIKE_BASE_URL" if base_url == settings.humalike_base_url else "HUMALIKE_TURN_TAKING_URL"
     client = HumalikeClient(
-        session,
-        base_url=settings.humalike_base_url,
-        token=settings.humalike_token,
-        timeout=settings.humalike_timeout_seconds,
+        session, base_url=base_url, token=settings.humalike_token, timeout=settings.humalike_timeout_seconds
     )
-    name = "Humalike token"
     try:
         user_id = await client.whoami()
     except errors.Unauthorized:
@@ -71,12 +72,11 @@ async def check_humalike(settings: Settings, session: aiohttp.ClientSession) -> 
     except errors.Forbidden:
         return CheckResult(name, False, "HUMALIKE_TOKEN is valid but not allowed to call whoami (403)")
     except errors.NetworkError:
-        return CheckResult(
-            name, False, f"could not reach {redacted_url(settings.humalike_base_url)} (HUMALIKE_BASE_URL)"
-        )
+        return CheckResult(name, False, f"could not reach {redacted_url(base_url)} ({setting})")
     except errors.HumalikeError as error:
         return CheckResult(name, False, f"Humalike answered with an error ({error.status} {error.code})")
-    return CheckResult(name, True, f"accepted for account {user_id} at {redacted_url(settings.humalike_base_url)}")
+    both = "" if settings.humalike_turn_taking_url else " (personas and natural mode's turn-taking)"
+    return CheckResult(name, True, f"accepted for account {user_id} at {redacted_url(base_url)}{both}")
 
 
 async def check_database(settings: Settings) -> CheckResult:
@@ -132,9 +132,8 @@ def models_url(base_url: str) -> str:
 
 async def run_checks(settings: Settings, *, login: DiscordLogin = discord_login) -> list[CheckResult]:
     async with aiohttp.ClientSession() as session:
-        return [
-            await check_discord(settings, login),
-            await check_humalike(settings, session),
-            await check_database(settings),
-            await check_chat_model(settings, session),
-        ]
+        results = [await check_discord(settings, login), await check_humalike(settings, session)]
+        if settings.humalike_turn_taking_url:
+            url = settings.humalike_turn_taking_url
+            results.append(await check_humalike(settings, session, base_url=url, name="Humalike turn-taking"))
+        return [*results, await check_database(settings), await check_chat_model(settings, session)]

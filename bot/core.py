@@ -122,7 +122,7 @@ class PersonaBot(commands.AutoShardedBot):
         # Natural mode's turn-taking is on the same Humalike account and connections.
         self.turn_taking = TurnTakingClient(
             self._http_session,
-            base_url=settings.humalike_base_url,
+            base_url=settings.humalike_turn_taking_url or settings.humalike_base_url,
             token=settings.humalike_token,
             timeout=settings.humalike_timeout_seconds,
         )

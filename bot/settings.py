@@ -31,6 +31,8 @@ class Settings(StorageSettings):
     discord_token: SecretStr
     humalike_token: SecretStr
     humalike_base_url: str = "https://api.humalike.com"
+    # Where Humalike's turn-taking API (natural mode) is served, when not at HUMALIKE_BASE_URL.
+    humalike_turn_taking_url: str | None = None
     humalike_timeout_seconds: float = Field(15.0, gt=0)
     # Connections to Humalike at most, and how many billable starts may be on the wire at once. More
     # starts wait in the bot's own queue, still "queued" (not sent), leaving connections for the polls

@@ -10,6 +10,8 @@ import simcord
 
 from bot.core import PersonaBot
 from bot.enhance.wakeup import Wakeup
+from bot.humalike.turn_taking import ThreadSocket
+from bot.humalike.turn_taking_models import Event
 
 
 @asynccontextmanager
@@ -31,6 +33,13 @@ async def running_on_simcord(bot: PersonaBot, **options: Any) -> AsyncIterator[s
         await env.external_wait(sleep(wakeup, seconds), reason=reason)
 
     Wakeup.sleep = declared_sleep  # type: ignore[method-assign]
+    # A natural persona's turn-taking socket waits for the service to push; that is no work under way.
+    next_event = ThreadSocket.__anext__
+
+    async def declared_next_event(socket: ThreadSocket) -> Event:
+        return await env.external_wait(next_event(socket), reason="a turn-taking socket waits for its next event")
+
+    ThreadSocket.__anext__ = declared_next_event  # type: ignore[method-assign]
     try:
         await env.start()
         try:
@@ -39,3 +48,4 @@ async def running_on_simcord(bot: PersonaBot, **options: Any) -> AsyncIterator[s
             await env.shutdown()
     finally:
         Wakeup.sleep = sleep  # type: ignore[method-assign]
+        ThreadSocket.__anext__ = next_event  # type: ignore[method-assign]

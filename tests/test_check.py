@@ -436,3 +436,23 @@ def test_more_concurrent_starts_than_connections_is_refused_in_one_line() -> Non
     [line] = str(refused.value).splitlines()
     assert "HUMALIKE_MAX_CONCURRENT_STARTS must be below HUMALIKE_MAX_CONNECTIONS" in line
     assert_no_secret(line)
+
+
+async def test_the_check_says_the_token_serves_turn_taking_too(
+    fake: FakeHumalike, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    result = await check_humalike(make_settings(tmp_path, fake.base_url or ""), session)
+
+    assert result.ok and "(personas and natural mode's turn-taking)" in result.line()
+    assert [request.path for request in fake.requests] == ["/v1/turn-taking/actions/whoami"]
+
+
+async def test_a_separate_turn_taking_address_is_checked_on_its_own_line(
+    fake: FakeHumalike, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, fake.base_url or "", humalike_turn_taking_url="http://127.0.0.1:9")
+
+    report = [result.line() for result in await run_checks(settings, login=logged_in)]
+
+    assert any(line.startswith("[ok  ] Humalike token:") for line in report)
+    assert "[FAIL] Humalike turn-taking: could not reach http://127.0.0.1:9 (HUMALIKE_TURN_TAKING_URL)" in report

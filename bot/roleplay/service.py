@@ -83,6 +83,7 @@ class RoleplayService:
                 transcripts=self._transcripts,
                 bounds=bounds,
                 max_tokens=settings.chat_model_max_tokens,
+                on_spoken=self._spoken,
             )
             if chat is not None
             else None
@@ -291,6 +292,13 @@ class RoleplayService:
         current = self._active.set_mode(session, "mention")
         if self.natural is not None and current is not None:
             await self.natural.unseat(session)
+
+    def _spoken(self, channel_id: int, session: Session, text: str) -> None:
+        """A greeting or a plain answer reaches the channel's natural personas, as their own lines do."""
+        if self.natural is not None:
+            self.natural.hear(
+                channel_id, Heard(session.persona_name, text, wall_clock(), persona_id=session.persona_id)
+            )
 
     def _answer_plainly(self, session: Session) -> None:
         channel = self._client.get_channel(session.channel_id)

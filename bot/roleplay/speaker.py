@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import discord
@@ -42,6 +43,7 @@ class Speaker:
         transcripts: Transcripts,
         bounds: HistoryBounds,
         max_tokens: int,
+        on_spoken: Callable[[int, Session, str], None] | None = None,
     ) -> None:
         self._chat = chat
         self._webhooks = webhooks
@@ -50,6 +52,7 @@ class Speaker:
         self._bounds = bounds
         self._max_tokens = max_tokens
         self.last_speaker: dict[int, int] = {}  # channel id -> persona id
+        self._on_spoken = on_spoken  # told (channel id, session, text) of every line a persona finished
 
     async def speak(
         self, channel: Speakable, session: Session, system_prompt: str, others: list[str], *, greeting: bool = False
@@ -140,6 +143,8 @@ class Speaker:
         )
         self._transcripts.add(channel.id, line, at=wall_clock())
         self.last_speaker[channel.id] = session.persona_id
+        if self._on_spoken is not None:
+            self._on_spoken(channel.id, session, line.content)
 
     async def _tell(self, channel: Speakable, text: str) -> None:
         try:

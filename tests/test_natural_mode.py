@@ -1,0 +1,216 @@
+"""/roleplay as ... mode:natural in simcord: Humalike's turn-taking decides when a persona joins in.
+
+The bot runs in simcord; the fake turn-taking service (tests/fakes/turn_taking.py) and the fake
+chat model are served on loopback. A persona's reply arrives as the paced pieces turn-taking
+pushes on its socket, each posted under the persona's name through the channel's webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import World
+from tests.fakes.humalike import DEFAULT_TOKEN
+from tests.fakes.turn_taking import FakeTurnTaking, serve
+
+# Natural mode batches what members say for a moment before asking: let it pass in real time.
+BATCH_SECONDS = 1.0
+
+
+@pytest.fixture
+async def turn_taking() -> AsyncIterator[FakeTurnTaking]:
+    fake = FakeTurnTaking(token=DEFAULT_TOKEN, beat=0.01)
+    async with serve(fake):
+        yield fake
+
+
+@pytest.fixture
+def settings_overrides(turn_taking: FakeTurnTaking) -> dict[str, Any]:
+    return {"humalike_turn_taking_url": turn_taking.base_url}
+
+
+def persona_lines(world: World) -> list[tuple[str, str]]:
+    return [(m.author.name, m.content) for m in world.channel.history() if m.webhook_id is not None]
+
+
+def bot_notices(world: World) -> list[str]:
+    return [m.content for m in world.channel.history() if m.webhook_id is None and m.author.bot]
+
+
+async def natural(world: World, turn_taking: FakeTurnTaking, persona: str = "Sam") -> str:
+    """Start `persona` in natural mode after its greeting; the thread id it talks on."""
+    world.chat.script_reply(f"Hey all, {persona} here.")
+    result = await world.admin.slash(world.channel, "roleplay as", persona=persona, mode="natural")
+    assert "join in when it is their moment" in result.response.content
+    await turn_taking.wait_open()
+    [(_, thread_id)] = [key for key in turn_taking.threads]
+    return thread_id
+
+
+async def say(world: World, member: Any, text: str, turn_taking: FakeTurnTaking) -> None:
+    """A member speaks; the batch window passes, the turn runs and its reply is paced out."""
+    await member.send(world.channel, text)
+    await asyncio.sleep(BATCH_SECONDS)
+    await turn_taking.paced()
+    await asyncio.sleep(0.2)  # the last piece posted
+
+
+async def test_a_natural_persona_joins_in_when_turn_taking_says_speak_in_paced_pieces(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    turn_taking.script_reply("Ha, clean hook.", "Duo later?", thread_id=thread_id)
+    world.chat.script_reply("Ha, clean hook. Duo later?")
+
+    await say(world, world.alice, "that thresh hook was insane", turn_taking)
+
+    assert persona_lines(world) == [("Sam", "Hey all, Sam here."), ("Sam", "Ha, clean hook."), ("Sam", "Duo later?")]
+    [submit] = turn_taking.calls_of("submit_messages")
+    assert submit.body["messages"][0]["sender"] == "alice"
+    assert submit.body["messages"][0]["content"] == "that thresh hook was insane"
+    assert submit.body["system_prompt"].startswith("You are Sam Okafor")
+    assert submit.body["skip_decide"] is False
+    [respond] = turn_taking.calls_of("respond")
+    assert respond.body["content"] == "Ha, clean hook. Duo later?"
+    assert respond.body["agent_name"] == "Sam"
+    # The draft was written from the persona's own prompt and the channel's conversation.
+    drafted = world.chat.requests[-1].messages
+    assert drafted[0]["content"].startswith("You are Sam Okafor")
+    assert "that thresh hook was insane" in str(drafted)
+
+
+async def test_a_natural_persona_stays_silent_when_turn_taking_says_so(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    await natural(world, turn_taking)
+
+    await say(world, world.alice, "brb, pizza", turn_taking)
+
+    assert persona_lines(world) == [("Sam", "Hey all, Sam here.")]
+    assert len(turn_taking.calls_of("submit_messages")) == 1
+    assert turn_taking.calls_of("respond") == []
+
+
+async def test_named_a_natural_persona_always_answers_without_a_billed_decision(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    turn_taking.script_reply("Always.", thread_id=thread_id)
+    world.chat.script_reply("Always.")
+
+    await say(world, world.alice, "sam, you in for ranked?", turn_taking)
+
+    assert persona_lines(world)[-1] == ("Sam", "Always.")
+    [submit] = turn_taking.calls_of("submit_messages")
+    assert submit.body["skip_decide"] is True
+    assert "submit_messages" not in [call.action for call in turn_taking.billed]
+
+
+async def test_roleplay_status_shows_what_natural_mode_cost_today(world: World, turn_taking: FakeTurnTaking) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    world.chat.script_reply("Sure.")
+    await say(world, world.alice, "anyone?", turn_taking)
+
+    status = await world.alice.slash(world.channel, "roleplay status")
+
+    assert "natural mode" in status.response.content
+    assert "Natural mode today (UTC): 2 of 2000 billable turn-taking calls in this server" in status.response.content
+    assert "Sam: 2" in status.response.content
+
+
+async def test_out_of_credits_is_told_once_and_the_persona_goes_on_in_mention_mode(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    await natural(world, turn_taking)
+    turn_taking.fail_next("submit_messages", 402, times=5)
+
+    await say(world, world.alice, "anyone up?", turn_taking)
+    world.chat.script_reply("I'm here.")
+    await say(world, world.alice, "sam?", turn_taking)
+
+    notices = [text for text in bot_notices(world) if "credits have run out" in text]
+    assert len(notices) == 1
+    assert persona_lines(world)[-1] == ("Sam", "I'm here.")  # answered as in mention mode
+    assert len(turn_taking.calls_of("submit_messages")) == 1  # no turn-taking after the refusal
+    status = await world.alice.slash(world.channel, "roleplay status")
+    assert "mention mode" in status.response.content
+
+
+async def test_stopping_a_natural_persona_closes_its_socket(world: World, turn_taking: FakeTurnTaking) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    assert turn_taking.open_sockets(thread_id) == 1
+
+    await world.admin.slash(world.channel, "roleplay stop")
+
+    await asyncio.sleep(0.1)
+    assert turn_taking.open_sockets(thread_id) == 0
+
+
+async def test_a_persona_remembers_players_in_one_memory_per_server_named_by_our_ids(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    await natural(world, turn_taking)
+
+    [opened] = turn_taking.calls_of("open_thread")
+    [persona] = await world.personas()
+    assert opened.body["integrations"] == {
+        "social_memory": {"memory_bank_id": f"guild-{world.guild.id}-persona-{persona['id']}"}
+    }
+
+
+async def test_after_a_restart_the_same_thread_is_reopened_and_the_persona_goes_on(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+
+    await world.restart()
+    await turn_taking.wait_open(thread_id, count=1)
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    turn_taking.script_reply("Back again.", thread_id=thread_id)
+    world.chat.script_reply("Back again.")
+    await say(world, world.alice, "sam left?", turn_taking)
+
+    assert [call.body["thread_id"] for call in turn_taking.calls_of("open_thread")] == [thread_id, thread_id]
+    assert len(turn_taking.threads) == 1  # re-opened, nothing new created
+    assert persona_lines(world)[-1] == ("Sam", "Back again.")
+
+
+async def test_a_persona_never_hears_its_own_lines_and_hears_the_others_with_the_next_member_line(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    await world.enhance(sketch="Jinx is a chaotic ADC main who loves rockets.", name="Jinx")
+    await world.env.advance_time(15)
+    sam = await natural(world, turn_taking, "Sam")
+    world.chat.script_reply("Jinx here, rockets ready.")
+    await world.admin.slash(world.channel, "roleplay as", persona="Jinx", mode="natural")
+    await turn_taking.wait_open(count=2)
+    jinx = next(thread for _, thread in turn_taking.threads if thread != sam)
+    turn_taking.script_decisions("speak", thread_id=sam)
+    turn_taking.script_reply("Anyone for bot lane?", thread_id=sam)
+    world.chat.script_reply("Anyone for bot lane?")
+    await say(world, world.alice, "evening all", turn_taking)
+
+    await say(world, world.bob, "me!", turn_taking)
+
+    def heard(thread: str) -> list[list[str]]:
+        calls = [c for c in turn_taking.calls_of("submit_messages") if c.body["thread_id"] == thread]
+        return [[m["content"] for m in call.body["messages"]] for call in calls]
+
+    # Sam greeted before Jinx joined; Jinx's greeting reached Sam, never Jinx itself.
+    assert heard(sam) == [["Jinx here, rockets ready.", "evening all"], ["me!"]]
+    assert heard(jinx) == [["evening all"], ["Anyone for bot lane?", "me!"]]
