@@ -48,7 +48,6 @@ class Table:
             draft=self._draft,
             refused=self._refused,
             plain=self._plain,
-            batch_window=0.05,
         )
         self.threads: dict[int, str] = {}
 
@@ -96,7 +95,7 @@ class Table:
         self.conductor.hear(Heard("alice", content, time.time(), addressed=frozenset(addressed)))
 
     async def settle(self) -> None:
-        """Let the batch window pass, the turns run and their replies be paced out."""
+        """Let the personas be asked, the turns run and their replies be paced out."""
         await asyncio.sleep(0.15)
         await asyncio.gather(*list(self.conductor._turns))
         await self.fake.paced()

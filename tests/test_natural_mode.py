@@ -11,14 +11,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import discord
 import pytest
 
 from tests.conftest import World
 from tests.fakes.humalike import DEFAULT_TOKEN
 from tests.fakes.turn_taking import FakeTurnTaking, serve
 
-# Natural mode batches what members say for a moment before asking: let it pass in real time.
-BATCH_SECONDS = 1.0
+# Time for the turn to run and its reply to be paced out by the fake (10 ms a beat), in real time.
+PACING_SECONDS = 0.2
 
 
 @pytest.fixture
@@ -52,11 +53,11 @@ async def natural(world: World, turn_taking: FakeTurnTaking, persona: str = "Sam
 
 
 async def say(world: World, member: Any, text: str, turn_taking: FakeTurnTaking) -> None:
-    """A member speaks; the batch window passes, the turn runs and its reply is paced out."""
+    """A member speaks; the personas are asked, the turn runs and its reply is paced out."""
     await member.send(world.channel, text)
-    await asyncio.sleep(BATCH_SECONDS)
+    await asyncio.sleep(PACING_SECONDS)
     await turn_taking.paced()
-    await asyncio.sleep(0.2)  # the last piece posted
+    await asyncio.sleep(PACING_SECONDS)  # the last piece posted
 
 
 async def test_a_natural_persona_joins_in_when_turn_taking_says_speak_in_paced_pieces(
@@ -214,3 +215,81 @@ async def test_a_persona_never_hears_its_own_lines_and_hears_the_others_with_the
     # Sam greeted before Jinx joined; Jinx's greeting reached Sam, never Jinx itself.
     assert heard(sam) == [["Jinx here, rockets ready.", "evening all"], ["me!"]]
     assert heard(jinx) == [["evening all"], ["Anyone for bot lane?", "me!"]]
+
+
+async def test_a_refused_token_is_told_once_with_what_to_fix(world: World, turn_taking: FakeTurnTaking) -> None:
+    await world.make_persona("Sam")
+    await natural(world, turn_taking)
+    turn_taking.fail_next("submit_messages", 401, times=5)
+
+    await say(world, world.alice, "anyone?", turn_taking)
+    await say(world, world.bob, "hello?", turn_taking)
+
+    [notice] = [text for text in bot_notices(world) if "refused the bot's token" in text]
+    assert "HUMALIKE_TOKEN" in notice and "python -m bot check" in notice
+    assert DEFAULT_TOKEN not in notice
+
+
+async def test_a_502_is_retried_and_the_persona_still_joins_in(world: World, turn_taking: FakeTurnTaking) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    turn_taking.fail_next("submit_messages", 502)
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    world.chat.script_reply("Made it.")
+
+    await say(world, world.alice, "lag spike?", turn_taking)
+    await asyncio.sleep(1.2)  # the retry waits a second
+    await turn_taking.paced()
+    await asyncio.sleep(PACING_SECONDS)
+
+    assert [call.status for call in turn_taking.calls_of("submit_messages")] == [502, 200]
+    assert persona_lines(world)[-1] == ("Sam", "Made it.")
+    assert len([call for call in turn_taking.billed if call.action == "submit_messages"]) == 1
+
+
+async def test_a_natural_persona_pings_nobody(world: World, turn_taking: FakeTurnTaking) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    turn_taking.script_reply(f"@everyone look, <@{world.alice.id}>!", thread_id=thread_id)
+    world.chat.script_reply("@everyone look!")
+
+    await say(world, world.alice, "watch this", turn_taking)
+
+    [*_, line] = [m for m in world.channel.history() if m.webhook_id is not None]
+    assert line.content.startswith("@everyone look")
+    assert not line.mention_everyone
+    posted = [r for r in world.env.http_requests if r.path.startswith("/webhooks/") and r.method == "POST"]
+    assert posted and all(r.json["allowed_mentions"] == {"parse": []} for r in posted)
+
+
+async def test_what_a_persona_learns_in_one_server_it_never_recalls_in_another(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    here = await natural(world, turn_taking)
+    other = world.env.create_guild(name="Other Server")
+    other_channel = other.create_text_channel("general")
+    other_alice = other.add_member(world.env.create_user("alice"))
+    admins = other.create_role("Admins", permissions=discord.Permissions(manage_guild=True))
+    other_admin = other.add_member(world.env.create_user("olga"), roles=[admins])
+    await other_admin.slash(other_channel, "enhance", sketch="Sam is a 30-year-old support main. Friendly.")
+    await world.env.advance_time(15)
+    world.chat.script_reply("Hi there.")
+    await other_admin.slash(other_channel, "roleplay as", persona="Sam", mode="natural")
+    await turn_taking.wait_open(count=2)
+    there = next(thread for _, thread in turn_taking.threads if thread != here)
+
+    await say(world, world.alice, "I main Thresh, by the way", turn_taking)
+    await other_alice.send(other_channel, "hi Sam")
+    await say(world, world.alice, "sam, what do I main?", turn_taking)
+
+    banks = {call.body["thread_id"]: call.body["integrations"] for call in turn_taking.calls_of("open_thread")}
+    assert banks[here] != banks[there]
+    recalled = {
+        call.body["thread_id"]: call for call in turn_taking.calls_of("submit_messages") if call.body["skip_decide"]
+    }
+    assert recalled  # both "hi Sam" and "sam, what do I main?" named Sam
+    drafted = [str(request.messages[0]["content"]) for request in world.chat.requests]
+    assert any('alice said "I main Thresh, by the way"' in prompt for prompt in drafted)
+    assert sum("I main Thresh" in prompt for prompt in drafted) == 1  # only here, never in the other server

@@ -1,7 +1,10 @@
 """One channel's natural personas: what they hear goes to turn-taking, and at most N answer.
 
-Lines that arrive close together (within `BATCH_WINDOW_SECONDS`) go to each persona's thread as
-one batch, its own lines left out. Each persona's thread decides whether it speaks; a persona the
+A member's line goes to each persona's thread at once, its own lines left out. Lines that arrive
+while the personas are still being asked about earlier ones wait, and go together as the next
+batch as soon as that is done: close messages make one batch, with no delay added to a lone one.
+
+Each persona's thread decides whether it speaks; a persona the
 batch named, replied to or mentioned always speaks (`skip_decide`, which is not billed). Of those
 that speak, at most `max_speakers` answer: the addressed first, then the others in the order their
 decisions came back.
@@ -27,7 +30,6 @@ from bot.roleplay.natural.thread import ThreadLink
 
 log = logging.getLogger(__name__)
 
-BATCH_WINDOW_SECONDS = 0.8
 MEDIA_PLACEHOLDER = "[attachment]"
 
 
@@ -85,8 +87,6 @@ class Conductor:
         draft: Draft,
         refused: Refused,
         plain: Plain,
-        batch_window: float = BATCH_WINDOW_SECONDS,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.guild_id = guild_id
         self.channel_id = channel_id
@@ -95,10 +95,9 @@ class Conductor:
         self._draft = draft
         self._refused = refused
         self._plain = plain
-        self._batch_window = batch_window
-        self._sleep = sleep
         self._voices: dict[int, Voice] = {}
-        self._flush: asyncio.Task[None] | None = None
+        self._asker: asyncio.Task[None] | None = None
+        self._member_waiting = False  # a member spoke since the personas were last asked
         self._turns: set[asyncio.Task[None]] = set()
 
     @property
@@ -115,7 +114,10 @@ class Conductor:
             await voice.link.stop()
 
     async def close(self) -> None:
-        tasks = [*self._turns, *([self._flush] if self._flush else [])]
+        # A refusal met while asking or speaking can close the conductor from one of its own tasks:
+        # that one ends by itself, and must not wait for itself.
+        current = asyncio.current_task()
+        tasks = [task for task in (*self._turns, self._asker) if task is not None and task is not current]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -123,19 +125,23 @@ class Conductor:
             await self.leave(persona_id)
 
     def hear(self, line: Heard) -> None:
-        """Queue a line for every persona but its author; a member's line starts the batch's timer."""
+        """Queue a line for every persona but its author; a member's line has them asked (now, or next)."""
         for voice in self._voices.values():
             if voice.persona_id != line.persona_id:
                 voice.pending.append(line)
-        if line.persona_id is None and self._flush is None:
-            self._flush = asyncio.create_task(self._after_window(), name=f"natural-batch-{self.channel_id}")
+        if line.persona_id is not None:
+            return
+        self._member_waiting = True
+        if self._asker is None:
+            self._asker = asyncio.create_task(self._ask_while_heard(), name=f"natural-ask-{self.channel_id}")
 
-    async def _after_window(self) -> None:
+    async def _ask_while_heard(self) -> None:
         try:
-            await self._sleep(self._batch_window)
+            while self._member_waiting:
+                self._member_waiting = False
+                await self.take_turn()
         finally:
-            self._flush = None
-        await self.take_turn()
+            self._asker = None
 
     async def take_turn(self) -> None:
         """Send each persona what it has not heard yet, and let the chosen ones speak."""

@@ -84,6 +84,7 @@ class NaturalRoleplay:
         self._conductors: dict[int, Conductor] = {}
         self._sessions: dict[tuple[int, int], Session] = {}  # (channel, persona) -> its session
         self._typing: dict[int, asyncio.Task[None]] = {}
+        self._falling_back: set[asyncio.Task[None]] = set()
 
     def channels(self) -> set[int]:
         return set(self._conductors) | set(self._typing)
@@ -156,6 +157,7 @@ class NaturalRoleplay:
             conductor.hear(line)
 
     async def close(self) -> None:
+        await asyncio.gather(*self._falling_back, return_exceptions=True)
         for conductor in list(self._conductors.values()):
             await conductor.close()
         self._conductors.clear()
@@ -264,7 +266,10 @@ class NaturalRoleplay:
         log.warning("Turn-taking refused %s in channel %s: %s", session.persona_name, session.channel_id, error)
         if await self._store.claim_notice(channel_id=session.channel_id, day=self.budget.today(), kind=kind):
             await self._tell(session.channel_id, text)
-        await self._fall_back(session)
+        # On a task of its own: falling back stops the very thread and conductor this refusal came from.
+        falling_back = asyncio.create_task(self._fall_back(session), name=f"natural-fall-back-{session.id}")
+        self._falling_back.add(falling_back)
+        falling_back.add_done_callback(self._falling_back.discard)
 
     async def _tell_capped(self, channel_id: int) -> None:
         cap = self._settings.roleplay_natural_daily_calls

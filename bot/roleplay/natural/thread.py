@@ -100,7 +100,8 @@ class ThreadLink:
     async def stop(self) -> None:
         """Close the socket and cancel any fallback: nothing more is delivered, a reply is cut off here."""
         self._stopped = True
-        tasks = [*self._fallbacks, *([self._reader] if self._reader else [])]
+        current = asyncio.current_task()  # stopped from its own reader: that one ends by itself
+        tasks = [task for task in (*self._fallbacks, self._reader) if task is not None and task is not current]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
