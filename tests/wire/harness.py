@@ -1,9 +1,10 @@
 """The real bot as its own process, over real sockets, against local fakes on loopback.
 
-`WireHarness` serves the Discord stand-in, the fake Humalike (on the real clock) and the fake
-chat model, writes the bot's whole environment itself (no `.env` is read: the bot runs in a
-scratch directory), and runs `python -m tests.wire.run_bot`, which points discord.py at the
-stand-in and calls the bot's own `main(["run", "--sync"])`::
+`WireHarness` serves the Discord stand-in, the fake Humalike (on the real clock), its fake
+turn-taking service (natural mode) and the fake chat model, writes the bot's whole environment
+itself (no `.env` is read: the bot runs in a scratch directory), and runs
+`python -m tests.wire.run_bot`, which points discord.py at the stand-in and calls the bot's own
+`main(["run", "--sync"])`::
 
     async with WireHarness(tmp_path) as wire:          # the bot is logged in and has synced
         command = await wire.enhance("Sam is a ...")
@@ -45,6 +46,8 @@ from tests.fakes.chat_model import serve as serve_chat_model
 from tests.fakes.humalike import DEFAULT_TOKEN as HUMALIKE_TOKEN
 from tests.fakes.humalike import FakeHumalike, Script
 from tests.fakes.humalike import serve as serve_humalike
+from tests.fakes.turn_taking import FakeTurnTaking
+from tests.fakes.turn_taking import serve as serve_turn_taking
 from tests.wire.bot_process import BOT_MODULE, LOG_TAIL_LINES, BotProcess
 from tests.wire.run_bot import STANDIN_VARIABLE
 from tests.wire.standin import DiscordStandIn, InteractionRecord, StoredMessage
@@ -98,6 +101,7 @@ class WireHarness:
         self.humalike = FakeHumalike()  # the real monotonic clock
         self.humalike.default_enhancement = Script(pending_for=0.5, running_for=1.5)
         self.chat = FakeChatModel()
+        self.turn_taking = FakeTurnTaking(token=HUMALIKE_TOKEN)  # natural mode; real-time pacing
         self.database_path = workdir / "bot.sqlite3"
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
         self.bot_module = BOT_MODULE
@@ -120,10 +124,11 @@ class WireHarness:
         await self.close()
 
     async def serve(self) -> None:
-        """Serve the three fakes on free loopback ports."""
+        """Serve the fakes on free loopback ports."""
         await self._stack.enter_async_context(serve_standin(self.standin))
         await self._stack.enter_async_context(serve_humalike(self.humalike))
         await self._stack.enter_async_context(serve_chat_model(self.chat))
+        await self._stack.enter_async_context(serve_turn_taking(self.turn_taking))
 
     async def close(self) -> None:
         await asyncio.gather(*(bot.stop() for bot in self.bots))
@@ -144,6 +149,7 @@ class WireHarness:
     def environment(self, bot: BotProcess | None = None) -> dict[str, str]:
         """Everything a bot reads, written out: nothing comes from a `.env` or our own environment."""
         assert self.standin.base_url and self.humalike.base_url and self.chat.base_url, "serve() first"
+        assert self.turn_taking.base_url, "serve() first"
         environment = {name: os.environ[name] for name in INHERITED if name in os.environ}
         environment.update(
             {
@@ -154,6 +160,7 @@ class WireHarness:
                 "DISCORD_TOKEN": self.standin.token,
                 "HUMALIKE_TOKEN": HUMALIKE_TOKEN,
                 "HUMALIKE_BASE_URL": self.humalike.base_url,
+                "HUMALIKE_TURN_TAKING_URL": self.turn_taking.base_url,
                 "DATABASE_PATH": str(self.database_path),
                 "CHAT_MODEL_BASE_URL": self.chat.base_url,
                 "CHAT_MODEL_API_KEY": CHAT_MODEL_KEY,

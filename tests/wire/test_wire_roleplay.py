@@ -103,3 +103,35 @@ async def test_a_roleplay_start_held_up_by_discord_is_deferred_then_answered_not
     await wire.eventually(lambda: [m.content for m in persona_messages(wire)] == [GREETING], "the greeting")
     assert wire.standin.late_callbacks_refused == 0
     assert wire.wire_problems() == []
+
+
+async def test_a_natural_persona_joins_in_through_turn_taking_in_paced_pieces(wire: WireHarness) -> None:
+    wire.humalike.script_enhancement(pending_for=0.1, running_for=0.2)
+    command = await wire.enhance(SKETCH)
+    await wire.eventually(
+        lambda: bool((reply := wire.reply(command)) and reply.content.startswith("✅ Saved")), "the persona saved"
+    )
+    wire.chat.script_reply(GREETING)
+    started = await wire.standin.send_command(
+        "roleplay as", {"persona": PERSONA, "mode": "natural"}, user=wire.moderator, channel=wire.channel
+    )
+    await wire.eventually(lambda: [m.content for m in persona_messages(wire)] == [GREETING], "the greeting")
+    assert started.answered
+    await wire.turn_taking.wait_open()
+    [(_, thread_id)] = list(wire.turn_taking.threads)
+    wire.turn_taking.script_decisions("speak", thread_id=thread_id)
+    wire.turn_taking.script_reply("Ha, clean hook.", "@everyone duo later?", thread_id=thread_id)
+    wire.chat.script_reply("Ha, clean hook. Duo later?")
+
+    await wire.standin.send_member_message("that thresh hook was insane", user=wire.alice, channel=wire.channel)
+
+    await wire.eventually(lambda: len(persona_messages(wire)) == 3, "the paced reply")
+    lines = persona_messages(wire)
+    assert [m.content for m in lines] == [GREETING, "Ha, clean hook.", "@everyone duo later?"]
+    assert all(m.author["username"] == PERSONA for m in lines)
+    assert not lines[-1].mention_everyone and lines[-1].mentions == []
+    assert lines[1].versions[0].at < lines[2].versions[0].at  # one after the other, a beat apart
+    [submit] = wire.turn_taking.calls_of("submit_messages")
+    assert submit.body["messages"][0]["content"] == "that thresh hook was insane"
+    assert wire.standin.typing, "the persona was seen typing"
+    assert wire.wire_problems() == []
