@@ -245,3 +245,16 @@ async def test_out_of_credits_is_handed_over_for_the_channel_to_be_told(table: T
     assert [(name, type(error)) for name, error in table.refusals] == [("Sam", OutOfCredits)]
     usage, _ = await table.budget.spent_today(GUILD)
     assert usage.get(SAM, 0) == 0  # refused, so not billed
+
+
+async def test_another_bots_line_asks_nobody_and_goes_with_the_next_member_line(table: Table) -> None:
+    await table.seat(SAM)
+
+    table.conductor.hear(Heard("OtherBot", "Daily reset in 5 minutes!", time.time(), from_member=False))
+    await table.settle()
+    assert table.fake.calls_of("submit_messages") == []
+
+    table.says("ugh, already?")
+    await table.settle()
+    contents = [m["content"] for m in table.submits(SAM)[0]["messages"]]
+    assert contents == ["Daily reset in 5 minutes!", "ugh, already?"]

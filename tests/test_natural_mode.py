@@ -30,8 +30,9 @@ async def turn_taking() -> AsyncIterator[FakeTurnTaking]:
 
 
 @pytest.fixture
-def settings_overrides(turn_taking: FakeTurnTaking) -> dict[str, Any]:
-    return {"humalike_turn_taking_url": turn_taking.base_url}
+def settings_overrides(turn_taking: FakeTurnTaking, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The fake turn-taking's address, and any settings a test asks for (indirect parametrisation)."""
+    return {"humalike_turn_taking_url": turn_taking.base_url, **getattr(request, "param", {})}
 
 
 def persona_lines(world: World) -> list[tuple[str, str]]:
@@ -293,3 +294,26 @@ async def test_what_a_persona_learns_in_one_server_it_never_recalls_in_another(
     drafted = [str(request.messages[0]["content"]) for request in world.chat.requests]
     assert any('alice said "I main Thresh, by the way"' in prompt for prompt in drafted)
     assert sum("I main Thresh" in prompt for prompt in drafted) == 1  # only here, never in the other server
+
+
+@pytest.mark.parametrize("settings_overrides", [{"roleplay_natural_daily_calls": 3}], indirect=True)
+async def test_at_the_daily_cap_the_channel_is_told_once_and_the_persona_answers_only_when_named(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    world.chat.script_reply("Sure.")
+    await say(world, world.alice, "anyone?", turn_taking)  # a decision and a reply: 2 of 3
+    await say(world, world.bob, "me", turn_taking)  # a decision: 3 of 3
+    await say(world, world.alice, "still there?", turn_taking)  # at the cap: nobody asked
+    world.chat.script_reply("Still here, Alice.")
+
+    await say(world, world.alice, "sam?", turn_taking)
+
+    [notice] = [text for text in bot_notices(world) if "turn-taking calls for today" in text]
+    assert "3 turn-taking calls" in notice and "until tomorrow" in notice
+    assert len(turn_taking.calls_of("submit_messages")) == 2
+    assert persona_lines(world)[-1] == ("Sam", "Still here, Alice.")  # named: answered as in mention mode
+    status = await world.alice.slash(world.channel, "roleplay status")
+    assert "3 of 3 billable turn-taking calls" in status.response.content

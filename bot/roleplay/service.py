@@ -367,7 +367,7 @@ class RoleplayService:
         mentions_bot = me is not None and me in message.mentions
         natural = [s for s in sessions if s.mode == "natural"]
         ordinary = [s for s in sessions if s.mode != "natural"]
-        if natural and not from_bot:
+        if natural and (not from_bot or self._settings.roleplay_answer_other_bots):
             self._hear_naturally(message, natural, text, reply_to_persona, mentions_bot)
         targets = addressed(
             text=text,
@@ -416,6 +416,7 @@ class RoleplayService:
             message.created_at.timestamp(),
             has_media=bool(message.attachments or message.stickers),
             addressed=frozenset(named),
+            from_member=not (message.author.bot or message.webhook_id is not None),
         )
         self.natural.hear(message.channel.id, line)
 

@@ -9,9 +9,10 @@ batch named, replied to or mentioned always speaks (`skip_decide`, which is not 
 that speak, at most `max_speakers` answer: the addressed first, then the others in the order their
 decisions came back.
 
-Only a member's message starts a batch. A persona's line is carried to the others with the next
-one, so personas can never keep each other talking, and nothing a member does makes the bot call
-turn-taking more than once per persona per batch, plus one `respond` per speaker.
+Only a member's message starts a batch. A persona's line (or another bot's, when the bot is told
+to hear them) is carried to the others with the next one, so personas can never keep each other
+talking, and nothing a member does makes the bot call turn-taking more than once per persona per
+batch, plus one `respond` per speaker.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Heard:
     has_media: bool = False
     persona_id: int | None = None  # set for a persona's own line
     addressed: frozenset[int] = frozenset()  # personas it names, replies to or mentions
+    from_member: bool = True  # False for personas and other bots: their lines never start a batch
 
     def inbound(self) -> InboundMessage:
         content = (self.content.strip() or MEDIA_PLACEHOLDER)[:MAX_CONTENT]
@@ -129,7 +131,7 @@ class Conductor:
         for voice in self._voices.values():
             if voice.persona_id != line.persona_id:
                 voice.pending.append(line)
-        if line.persona_id is not None:
+        if line.persona_id is not None or not line.from_member:
             return
         self._member_waiting = True
         if self._asker is None:
