@@ -28,6 +28,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "guild_roleplay_settings": ("guild_id",),
     "natural_threads": ("thread_id",),
     "natural_deliveries": ("message_id",),
+    "natural_planned": ("piece_key",),
     "natural_usage": ("guild_id", "persona_id", "day"),
     "natural_notices": ("day", "channel_id", "kind"),
 }

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from storage.database import Database
+
+
+@dataclass(frozen=True)
+class PlannedPiece:
+    key: str  # what its delivery claims (bot/roleplay/natural/thread.py)
+    content: str
+    position: int
+    deliver_at: float  # wall clock
 
 
 def utc_day(timestamp: float) -> str:
@@ -121,6 +131,43 @@ class NaturalStore:
         )
         return inserted == 1
 
+    # --- Planned pieces: a reply's schedule, for when the socket misses them --------------------------
+
+    async def plan(self, thread_id: str, pieces: Sequence[PlannedPiece]) -> None:
+        """Keep a reply's pieces as `respond` scheduled them (a retried respond plans nothing twice)."""
+        for piece in pieces:
+            await self._db.write(
+                "INSERT INTO natural_planned (piece_key, thread_id, content, position, deliver_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (piece_key) DO NOTHING",
+                (piece.key, thread_id, piece.content, piece.position, piece.deliver_at),
+            )
+
+    async def unclaimed_plans(self, thread_id: str, *, due_after: float) -> list[PlannedPiece]:
+        """The thread's planned pieces due after `due_after` that nobody has delivered yet, in order."""
+        rows = await self._db.fetch_all(
+            "SELECT piece_key, content, position, deliver_at FROM natural_planned p WHERE thread_id = ?"
+            " AND deliver_at > ? AND NOT EXISTS (SELECT 1 FROM natural_deliveries d WHERE d.message_id = p.piece_key)"
+            " ORDER BY deliver_at, position",
+            (thread_id, due_after),
+        )
+        return [PlannedPiece(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def forget_plans(self, thread_id: str, *, now: float) -> int:
+        """A stopped persona's pieces still to come: never delivered, by this process or another.
+
+        Claimed as if delivered (with no Discord message), so that the service pacing them out to a
+        socket opened later on the same thread posts nothing either; how many were still to come.
+        """
+        async with self._db.transaction() as transaction:
+            dropped = await transaction.execute(
+                "INSERT INTO natural_deliveries (message_id, thread_id, claimed_at)"
+                " SELECT piece_key, thread_id, ? FROM natural_planned WHERE thread_id = ?"
+                " ON CONFLICT (message_id) DO NOTHING",
+                (now, thread_id),
+            )
+            await transaction.execute("DELETE FROM natural_planned WHERE thread_id = ?", (thread_id,))
+        return dropped
+
     # --- Housekeeping ---------------------------------------------------------------------------------
 
     async def prune(self, *, before_day: str, delivered_before: float) -> int:
@@ -135,4 +182,5 @@ class NaturalStore:
             deliveries = await transaction.execute(
                 "DELETE FROM natural_deliveries WHERE claimed_at < ?", (delivered_before,)
             )
-        return usage + notices + deliveries
+            planned = await transaction.execute("DELETE FROM natural_planned WHERE deliver_at < ?", (delivered_before,))
+        return usage + notices + deliveries + planned

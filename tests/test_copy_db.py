@@ -15,7 +15,7 @@ from storage.casts import CastStore
 from storage.database import Database, open_database
 from storage.jobs import JobStore
 from storage.models import JobKind, NewPersona
-from storage.natural import NaturalStore
+from storage.natural import NaturalStore, PlannedPiece
 from storage.personas import PersonaStore
 from storage.roleplay import GuildRoleplaySettings, RoleplayStore
 from storage.sqlite import SqliteDatabase
@@ -35,6 +35,7 @@ TABLES = (
     "guild_roleplay_settings",
     "natural_threads",
     "natural_deliveries",
+    "natural_planned",
     "natural_usage",
     "natural_notices",
 )
@@ -78,6 +79,7 @@ async def fill_every_table(database: Database) -> None:
     for message_id in ("m_b", "M-a", "m-A", "mZ"):
         await natural.claim_delivery(message_id, thread_id=thread, now=NOW + 9)
     await natural.delivered("m_b", 2**62 + 9)
+    await natural.plan(thread, [PlannedPiece(f"{thread}/3/{n}", f"piece {n}", n, NOW + 10 + n) for n in range(2)])
     await natural.add_calls(guild_id=GUILD, persona_id=sam.id, day="2026-01-01", calls=3)
     await natural.add_calls(guild_id=GUILD, persona_id=sam.id, day="2025-12-31")
     await natural.claim_notice(channel_id=30, day="2026-01-01", kind="daily_cap")

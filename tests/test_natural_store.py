@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from storage.database import Backend, Database, migrations, open_database
-from storage.natural import NaturalStore, utc_day
+from storage.natural import NaturalStore, PlannedPiece, utc_day
 from tests.databases import BACKENDS, database_location
 
 GUILD = 10
@@ -320,3 +320,30 @@ async def _postgres_at_schema_7(url: str) -> None:
             await connection.execute(insert)
     finally:
         await connection.close()
+
+
+# --- Planned pieces ---------------------------------------------------------------------------------
+
+
+async def test_planned_pieces_not_yet_delivered_are_handed_back_in_order_and_only_those(store: NaturalStore) -> None:
+    pieces = [PlannedPiece(f"t/4/{n}", f"piece {n}", n, NOW + n) for n in (2, 0, 1)]
+    await store.plan("t", pieces)
+    await store.plan("t", pieces)  # a retried respond plans nothing twice
+    await store.claim_delivery("t/4/0", thread_id="t", now=NOW)
+
+    left = await store.unclaimed_plans("t", due_after=NOW - 30)
+
+    assert [piece.key for piece in left] == ["t/4/1", "t/4/2"]
+    assert left[0] == PlannedPiece("t/4/1", "piece 1", 1, NOW + 1)
+    assert await store.unclaimed_plans("t", due_after=NOW + 1.5) == [left[1]]  # too old ones are not
+    assert await store.unclaimed_plans("other", due_after=0) == []
+
+
+async def test_forgotten_plans_are_claimed_so_no_socket_posts_them_later(store: NaturalStore) -> None:
+    await store.plan("t", [PlannedPiece("t/1/0", "a", 0, NOW), PlannedPiece("t/1/1", "b", 1, NOW + 1)])
+    await store.claim_delivery("t/1/0", thread_id="t", now=NOW)
+
+    assert await store.forget_plans("t", now=NOW + 2) == 1
+
+    assert await store.unclaimed_plans("t", due_after=0) == []
+    assert await store.claim_delivery("t/1/1", thread_id="t", now=NOW + 3) is False

@@ -247,3 +247,53 @@ async def test_out_of_credits_when_reopening_is_reported_and_not_retried(
         assert len(fake.calls_of("open_thread")) == 1
     finally:
         await link.stop()
+
+
+async def test_a_reply_cut_off_by_a_restart_is_finished_once_by_the_next_process(
+    client: TurnTakingClient, store: NaturalStore, fake: FakeTurnTaking
+) -> None:
+    fake.beat = 0.3  # time to stop between pieces
+    thread_id = str(uuid.uuid4())
+    before, after = Channel(), Channel()
+    first = link_for(client, store, before, thread_id)
+    first.start()
+    await first.wait_connected()
+    await speak(first, fake)
+    await before.wait_lines(1)
+
+    await first.stop()  # the process stops mid-reply; its pieces still to come are kept
+    second = link_for(client, store, after, thread_id)
+    second.start()
+    try:
+        await fake.paced()
+        async with asyncio.timeout(10):
+            while len(before.lines) + len(after.lines) < len(PIECES):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert before.lines == [PIECES[0]]
+        assert after.lines == list(PIECES[1:])  # the rest, in order, once
+    finally:
+        await second.stop()
+
+
+async def test_a_stopped_persona_says_nothing_more_even_after_a_restart(
+    client: TurnTakingClient, store: NaturalStore, fake: FakeTurnTaking
+) -> None:
+    fake.beat = 0.3
+    thread_id = str(uuid.uuid4())
+    before, after = Channel(), Channel()
+    first = link_for(client, store, before, thread_id)
+    first.start()
+    await first.wait_connected()
+    await speak(first, fake)
+    await before.wait_lines(1)
+
+    await first.stop(ended=True)  # /roleplay stop: the rest of the reply is dropped
+    second = link_for(client, store, after, thread_id)
+    second.start()
+    try:
+        await fake.paced()
+        await asyncio.sleep(2.5)  # past the pieces' times and the grace after them
+        assert before.lines == [PIECES[0]] and after.lines == []
+    finally:
+        await second.stop()

@@ -23,6 +23,17 @@ CREATE TABLE natural_deliveries (
 );
 CREATE INDEX natural_deliveries_claimed ON natural_deliveries(claimed_at);  -- pruning
 
+-- The pieces a reply was paced into, as `respond` scheduled them: delivered from here when the
+-- socket misses them (down, or the process restarted mid-reply), claimed like any other piece.
+CREATE TABLE natural_planned (
+    piece_key   TEXT    PRIMARY KEY,  -- thread / turn_epoch / position: the key its delivery claims
+    thread_id   TEXT    NOT NULL,
+    content     TEXT    NOT NULL,
+    position    INTEGER NOT NULL,
+    deliver_at  REAL    NOT NULL
+);
+CREATE INDEX natural_planned_thread ON natural_planned(thread_id, deliver_at);
+
 -- Billable turn-taking calls per guild, persona and UTC day: the daily cap and /roleplay status.
 CREATE TABLE natural_usage (
     guild_id    INTEGER NOT NULL,

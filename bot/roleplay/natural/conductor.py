@@ -110,10 +110,11 @@ class Conductor:
         self._voices[voice.persona_id] = voice
         voice.link.start()
 
-    async def leave(self, persona_id: int) -> None:
+    async def leave(self, persona_id: int, *, ended: bool = True) -> None:
+        """The persona stops listening; `ended` (not a shutdown): what it was still to say is dropped."""
         voice = self._voices.pop(persona_id, None)
         if voice is not None:
-            await voice.link.stop()
+            await voice.link.stop(ended=ended)
 
     async def close(self) -> None:
         # A refusal met while asking or speaking can close the conductor from one of its own tasks:
@@ -124,7 +125,7 @@ class Conductor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for persona_id in list(self._voices):
-            await self.leave(persona_id)
+            await self.leave(persona_id, ended=False)
 
     def hear(self, line: Heard) -> None:
         """Queue a line for every persona but its author; a member's line has them asked (now, or next)."""

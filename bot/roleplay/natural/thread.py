@@ -2,10 +2,11 @@
 
 The thread id is ours (kept in the database), so re-opening after a restart, a dropped socket or
 an expired `connect_url` finds the same thread. The socket is read for the whole life of the
-session; each paced piece of a reply that arrives on it is delivered exactly once. When the socket
-is down as a reply is due, the `scheduled` list `respond` returned is the fallback, delivered at
-its `deliver_at` times; whichever of the two comes first delivers a piece, the other finds it
-claimed. A piece is known by its reply's `turn_epoch` (sent as `metadata` and echoed back on
+session; each paced piece of a reply that arrives on it is delivered exactly once. The `scheduled`
+list `respond` returns is kept in the database as the fallback: delivered at its `deliver_at`
+times when the socket is down, a moment after them when it is up but a piece did not come, and
+by the next process when this one stops mid-reply. Whichever comes first delivers a piece, the
+others find it claimed. A piece is known by its reply's `turn_epoch` (sent as `metadata` and echoed back on
 every piece) and its `position`: the same key on the socket, on a socket re-sent after a
 reconnect, and in the scheduled list.
 
@@ -29,15 +30,20 @@ from bot.humalike.turn_taking_models import (
     Integrations,
     MessageEvent,
     RespondResult,
-    ScheduledMessage,
     SubmitResult,
     TypingEvent,
 )
+from storage.natural import PlannedPiece
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CALL_ATTEMPTS = 4
+# With the socket up, a planned piece is delivered from the schedule only this long after it was
+# due and did not come: the socket is the way, the schedule the safety net.
+SOCKET_GRACE_SECONDS = 2.0
+# A reply cut off by a restart is finished by the next process if its pieces were due this recently.
+RESUME_WITHIN_SECONDS = 30.0
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 EPOCH_KEY = "turn_epoch"
@@ -53,9 +59,18 @@ class Piece:
 
 
 class DeliveryLedger(Protocol):
-    """Who delivered what: `claim_delivery` is true for the first caller only (storage/natural.py)."""
+    """Who delivered what, and what is still to come (storage/natural.py).
+
+    `claim_delivery` is true for the first caller only; `plan` keeps a reply's schedule so that
+    this process, or the next one after a restart, can deliver what the socket missed."""
 
     async def claim_delivery(self, message_id: str, *, thread_id: str, now: float) -> bool: ...
+
+    async def plan(self, thread_id: str, pieces: Sequence[PlannedPiece]) -> None: ...
+
+    async def unclaimed_plans(self, thread_id: str, *, due_after: float) -> list[PlannedPiece]: ...
+
+    async def forget_plans(self, thread_id: str, *, now: float) -> int: ...
 
 
 class ThreadLink:
@@ -90,16 +105,23 @@ class ThreadLink:
         return self._connected.is_set()
 
     def start(self) -> None:
-        """Open the thread and read its socket until `stop()`, re-opening it whenever it is lost."""
+        """Open the thread and read its socket until `stop()`, re-opening it whenever it is lost; and
+        deliver what a reply cut off by a restart still had to say."""
         if self._reader is None:
             self._reader = asyncio.create_task(self._read(), name=f"turn-taking-{self.thread_id}")
+            self._track(asyncio.create_task(self._resume(), name=f"turn-taking-{self.thread_id}-resume"))
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    async def stop(self) -> None:
-        """Close the socket and cancel any fallback: nothing more is delivered, a reply is cut off here."""
+    async def stop(self, *, ended: bool = False) -> None:
+        """Close the socket and cancel any fallback: nothing more is delivered, a reply is cut off here.
+
+        `ended`: the session is over, so what its reply still had to say is forgotten; otherwise (the
+        process is stopping) the next process to open the thread delivers it."""
         self._stopped = True
+        if ended:
+            await self._ledger.forget_plans(self.thread_id, now=wall_clock())
         current = asyncio.current_task()  # stopped from its own reader: that one ends by itself
         tasks = [task for task in (*self._fallbacks, self._reader) if task is not None and task is not current]
         for task in tasks:
@@ -130,8 +152,14 @@ class ThreadLink:
                 metadata={EPOCH_KEY: turn_epoch},
             )
         )
-        if not result.superseded and not self.connected and not self._stopped:
-            self._deliver_later(turn_epoch, result.scheduled)
+        if result.superseded or self._stopped:
+            return result
+        pieces = [
+            PlannedPiece(self._key(turn_epoch, m.position), m.content, m.position, m.deliver_at.timestamp())
+            for m in result.scheduled
+        ]
+        await self._ledger.plan(self.thread_id, pieces)
+        self._deliver_later(pieces, grace=SOCKET_GRACE_SECONDS if self.connected else 0.0)
         return result
 
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -179,15 +207,23 @@ class ThreadLink:
     def _key(self, epoch: object, position: int) -> str:
         return f"{self.thread_id}/{epoch}/{position}"
 
-    def _deliver_later(self, turn_epoch: int, scheduled: Sequence[ScheduledMessage]) -> None:
-        async def deliver() -> None:
-            for message in sorted(scheduled, key=lambda m: (m.deliver_at, m.position)):
-                await self._sleep(max(0.0, message.deliver_at.timestamp() - wall_clock()))
-                await self._deliver_once(
-                    Piece(self._key(turn_epoch, message.position), message.content, message.position)
-                )
+    async def _resume(self) -> None:
+        pieces = await self._ledger.unclaimed_plans(self.thread_id, due_after=wall_clock() - RESUME_WITHIN_SECONDS)
+        if pieces:
+            log.info("Finishing %d piece(s) of a reply cut off in thread %s", len(pieces), self.thread_id)
+            self._deliver_later(pieces, grace=SOCKET_GRACE_SECONDS)
 
-        task = asyncio.create_task(deliver(), name=f"turn-taking-{self.thread_id}-scheduled")
+    def _deliver_later(self, pieces: Sequence[PlannedPiece], *, grace: float) -> None:
+        """Deliver each piece `grace` seconds after it was due, unless the socket did first."""
+
+        async def deliver() -> None:
+            for planned in sorted(pieces, key=lambda p: (p.deliver_at, p.position)):
+                await self._sleep(max(0.0, planned.deliver_at + grace - wall_clock()))
+                await self._deliver_once(Piece(planned.key, planned.content, planned.position))
+
+        self._track(asyncio.create_task(deliver(), name=f"turn-taking-{self.thread_id}-scheduled"))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._fallbacks.add(task)
         task.add_done_callback(self._fallbacks.discard)
 

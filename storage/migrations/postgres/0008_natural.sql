@@ -19,6 +19,15 @@ CREATE TABLE natural_deliveries (
 );
 CREATE INDEX natural_deliveries_claimed ON natural_deliveries(claimed_at);
 
+CREATE TABLE natural_planned (
+    piece_key   TEXT COLLATE "C" PRIMARY KEY,
+    thread_id   TEXT    NOT NULL,
+    content     TEXT    NOT NULL,
+    position    INTEGER NOT NULL,
+    deliver_at  DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX natural_planned_thread ON natural_planned(thread_id, deliver_at);
+
 CREATE TABLE natural_usage (
     guild_id    BIGINT  NOT NULL,
     persona_id  BIGINT  NOT NULL,
