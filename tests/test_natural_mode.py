@@ -43,6 +43,15 @@ def bot_notices(world: World) -> list[str]:
     return [m.content for m in world.channel.history() if m.webhook_id is None and m.author.bot]
 
 
+async def speaking(world: World, turn_taking: FakeTurnTaking, reply: str) -> str:
+    """Sam in natural mode, its thread set to speak on the next batch with `reply`; the thread id."""
+    await world.make_persona("Sam")
+    thread_id = await natural(world, turn_taking)
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    world.chat.script_reply(reply)
+    return thread_id
+
+
 async def natural(world: World, turn_taking: FakeTurnTaking, persona: str = "Sam") -> str:
     """Start `persona` in natural mode after its greeting; the thread id it talks on."""
     world.chat.script_reply(f"Hey all, {persona} here.")
@@ -117,10 +126,7 @@ async def test_named_a_natural_persona_always_answers_without_a_billed_decision(
 
 
 async def test_roleplay_status_shows_what_natural_mode_cost_today(world: World, turn_taking: FakeTurnTaking) -> None:
-    await world.make_persona("Sam")
-    thread_id = await natural(world, turn_taking)
-    turn_taking.script_decisions("speak", thread_id=thread_id)
-    world.chat.script_reply("Sure.")
+    await speaking(world, turn_taking, "Sure.")
     await say(world, world.alice, "anyone?", turn_taking)
 
     status = await world.alice.slash(world.channel, "roleplay status")
@@ -300,10 +306,7 @@ async def test_what_a_persona_learns_in_one_server_it_never_recalls_in_another(
 async def test_at_the_daily_cap_the_channel_is_told_once_and_the_persona_answers_only_when_named(
     world: World, turn_taking: FakeTurnTaking
 ) -> None:
-    await world.make_persona("Sam")
-    thread_id = await natural(world, turn_taking)
-    turn_taking.script_decisions("speak", thread_id=thread_id)
-    world.chat.script_reply("Sure.")
+    await speaking(world, turn_taking, "Sure.")
     await say(world, world.alice, "anyone?", turn_taking)  # a decision and a reply: 2 of 3
     await say(world, world.bob, "me", turn_taking)  # a decision: 3 of 3
     await say(world, world.alice, "still there?", turn_taking)  # at the cap: nobody asked

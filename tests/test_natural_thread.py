@@ -249,20 +249,25 @@ async def test_out_of_credits_when_reopening_is_reported_and_not_retried(
         await link.stop()
 
 
+async def mid_reply(client: TurnTakingClient, store: NaturalStore, fake: FakeTurnTaking, before: Channel) -> ThreadLink:
+    """A link on a new thread whose reply has shown its first piece, with time left before the next."""
+    fake.beat = 0.3
+    link = link_for(client, store, before, str(uuid.uuid4()))
+    link.start()
+    await link.wait_connected()
+    await speak(link, fake)
+    await before.wait_lines(1)
+    return link
+
+
 async def test_a_reply_cut_off_by_a_restart_is_finished_once_by_the_next_process(
     client: TurnTakingClient, store: NaturalStore, fake: FakeTurnTaking
 ) -> None:
-    fake.beat = 0.3  # time to stop between pieces
-    thread_id = str(uuid.uuid4())
     before, after = Channel(), Channel()
-    first = link_for(client, store, before, thread_id)
-    first.start()
-    await first.wait_connected()
-    await speak(first, fake)
-    await before.wait_lines(1)
+    first = await mid_reply(client, store, fake, before)
 
     await first.stop()  # the process stops mid-reply; its pieces still to come are kept
-    second = link_for(client, store, after, thread_id)
+    second = link_for(client, store, after, first.thread_id)
     second.start()
     try:
         await fake.paced()
@@ -279,17 +284,11 @@ async def test_a_reply_cut_off_by_a_restart_is_finished_once_by_the_next_process
 async def test_a_stopped_persona_says_nothing_more_even_after_a_restart(
     client: TurnTakingClient, store: NaturalStore, fake: FakeTurnTaking
 ) -> None:
-    fake.beat = 0.3
-    thread_id = str(uuid.uuid4())
     before, after = Channel(), Channel()
-    first = link_for(client, store, before, thread_id)
-    first.start()
-    await first.wait_connected()
-    await speak(first, fake)
-    await before.wait_lines(1)
+    first = await mid_reply(client, store, fake, before)
 
     await first.stop(ended=True)  # /roleplay stop: the rest of the reply is dropped
-    second = link_for(client, store, after, thread_id)
+    second = link_for(client, store, after, first.thread_id)
     second.start()
     try:
         await fake.paced()
