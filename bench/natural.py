@@ -130,6 +130,7 @@ async def run(channel_count: int, seconds: int, speak_every: int) -> str:
                     channel=channel,
                 )
         await wait_for(lambda: fake.open_sockets() >= len(names), SETUP_WITHIN, every=0.5)
+        print(f"sockets open: {fake.open_sockets()} of {len(names)}", flush=True)
         threads = [thread for _, thread in fake.threads]
         for offset, thread in enumerate(threads):  # one batch in `speak_every` speaks, staggered
             fake.script_decisions(
@@ -158,6 +159,8 @@ async def run(channel_count: int, seconds: int, speak_every: int) -> str:
         await asyncio.sleep(2)
         peak_mb = memory_kb(pid)["VmHWM"] / 1024
         sockets = fake.open_sockets()
+        if sockets < len(names):
+            print("--- the bot's log, ending ---", wire.log_tail(40), sep="\n")
         refused = wire.standin.late_callbacks_refused
         problems = len(wire.wire_problems())
         posts = [

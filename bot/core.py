@@ -73,6 +73,7 @@ class PersonaBot(commands.AutoShardedBot):
         self.settings = settings
         self._sync_globally = sync_globally
         self._http_session: aiohttp.ClientSession | None = None
+        self._turn_taking_session: aiohttp.ClientSession | None = None
         self._chat_model: ChatModel | None = None
         # discord.py's AutoShardedClient makes its event queue only when it connects, and its close()
         # needs it: without this, closing a bot that never connected (a rejected token) raises.
@@ -119,9 +120,12 @@ class PersonaBot(commands.AutoShardedBot):
                 lease_seconds=settings.job_lease_seconds,
             ),
         )
-        # Natural mode's turn-taking is on the same Humalike account and connections.
+        # Natural mode's turn-taking, on the same Humalike account but connections of its own: each
+        # natural persona holds a WebSocket for as long as it speaks, which would take the capped
+        # pool above from the enhancement polls (and, past its size, from the turn-taking calls too).
+        self._turn_taking_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.turn_taking = TurnTakingClient(
-            self._http_session,
+            self._turn_taking_session,
             base_url=settings.humalike_turn_taking_url or settings.humalike_base_url,
             token=settings.humalike_token,
             timeout=settings.humalike_timeout_seconds,
@@ -163,8 +167,9 @@ class PersonaBot(commands.AutoShardedBot):
         await super().close()
         if self._chat_model is not None:
             await self._chat_model.close()
-        if self._http_session is not None:
-            await self._http_session.close()
+        for session in (self._http_session, self._turn_taking_session):
+            if session is not None:
+                await session.close()
         if getattr(self, "database", None) is not None:
             await self.database.close()
 

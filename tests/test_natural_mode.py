@@ -320,3 +320,22 @@ async def test_at_the_daily_cap_the_channel_is_told_once_and_the_persona_answers
     assert persona_lines(world)[-1] == ("Sam", "Still here, Alice.")  # named: answered as in mention mode
     status = await world.alice.slash(world.channel, "roleplay status")
     assert "3 of 3 billable turn-taking calls" in status.response.content
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"humalike_max_connections": 2, "humalike_max_concurrent_starts": 1}], indirect=True
+)
+async def test_more_natural_personas_than_humalike_connections_all_listen_and_are_asked(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    for name in ("Sam", "Jinx", "Mira"):
+        await world.enhance(sketch=f"{name} is a support main.", name=name)
+        await world.env.advance_time(15)
+        world.chat.script_reply(f"{name} here.")
+        await world.admin.slash(world.channel, "roleplay as", persona=name, mode="natural")
+    await turn_taking.wait_open(count=3)
+
+    await say(world, world.alice, "roll call!", turn_taking)
+
+    assert turn_taking.open_sockets() == 3  # each holds a connection: none may starve the others
+    assert len(turn_taking.calls_of("submit_messages")) == 3
