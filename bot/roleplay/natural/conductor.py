@@ -151,12 +151,13 @@ class Conductor:
         asked = [(voice, voice.pending) for voice in self._voices.values() if voice.pending]
         for voice, _ in asked:
             voice.pending = []
-        if await self._budget.exhausted(self.guild_id, self.channel_id):
-            # The day's calls are spent: until tomorrow, the personas answer only when addressed.
-            for voice, lines in asked:
-                if _addressed(voice, lines):
-                    self._start(self._plain(voice), voice)
-            return
+        addressed_asked = [(voice, lines) for voice, lines in asked if _addressed(voice, lines)]
+        if addressed_asked and await self._budget.exhausted(self.guild_id, self.channel_id):
+            # The day's calls are spent: until tomorrow, the personas answer only when addressed, plainly;
+            # the others are asked nothing (each would be refused its call at the cap).
+            for voice, _ in addressed_asked:
+                self._start(self._plain(voice), voice)
+            asked = [(voice, lines) for voice, lines in asked if not _addressed(voice, lines)]
         decided = await asyncio.gather(*(self._ask(voice, lines) for voice, lines in asked))
         speaking = [(voice, result, lines) for (voice, lines), result in zip(asked, decided, strict=True) if result]
         addressed = [entry for entry in speaking if _addressed(entry[0], entry[2])]

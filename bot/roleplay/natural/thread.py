@@ -44,6 +44,7 @@ CALL_ATTEMPTS = 4
 SOCKET_GRACE_SECONDS = 2.0
 # A reply cut off by a restart is finished by the next process if its pieces were due this recently.
 RESUME_WITHIN_SECONDS = 30.0
+DELIVERED_REMEMBERED = 1000
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 EPOCH_KEY = "turn_epoch"
@@ -99,6 +100,7 @@ class ThreadLink:
         self._connected = asyncio.Event()
         self._stopped = False
         self._delivering = asyncio.Lock()  # pieces go out one at a time, in the order they came
+        self._delivered_here: set[str] = set()  # spares the database a claim it would refuse
 
     @property
     def connected(self) -> bool:
@@ -229,8 +231,11 @@ class ThreadLink:
 
     async def _deliver_once(self, piece: Piece) -> None:
         async with self._delivering:
-            if self._stopped:
+            if self._stopped or piece.key in self._delivered_here:
                 return
+            self._delivered_here.add(piece.key)
+            if len(self._delivered_here) > DELIVERED_REMEMBERED:
+                self._delivered_here.clear()  # the database still knows: this only saves asking it
             if not await self._ledger.claim_delivery(piece.key, thread_id=self.thread_id, now=wall_clock()):
                 return  # delivered already: from the other path, or before a reconnect
             await self._deliver(piece)
