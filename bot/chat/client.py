@@ -1,15 +1,20 @@
 """The chat-model client: stream a reply from any OpenAI-compatible Chat Completions endpoint.
 
 OpenAI, Ollama, vLLM, LM Studio, llama.cpp's server and OpenRouter all speak this API, so one
-client built on the official `openai` SDK serves every one of them; only the base URL, the key
-and the model name change. Every failure comes out as one `ChatModelError` whose `kind` says
-what the bot should tell the channel; no message, log line or exception text carries the key.
+client serves every one of them; only the base URL, the key and the model name change. Every
+failure comes out as one `ChatModelError` whose `kind` says what the bot should tell the channel;
+no message, log line or exception text carries the key.
 
-A stream cut mid-way: when the connection drops (reset, or the server dies), the SDK raises
-`APIConnectionError` from inside the iteration, so the caller has had the deltas that arrived
-and then gets `ChatModelError("unavailable")` with `cut_off=True`. When the server instead ends
-the HTTP body cleanly without a finish chunk or `[DONE]`, the SDK just stops iterating; the
-deltas that arrived are all there is, and the stream ends normally (with a warning logged).
+Built on aiohttp, as the Humalike client is, rather than the `openai` SDK: the SDK's request
+building and its httpx line cost about 2.3 ms of CPU a reply, a fifth of the bot's CPU with 200
+natural personas (bench/RESULTS.md, "Natural mode"); the wire format is a plain JSON POST
+answered with server-sent events.
+
+A stream cut mid-way: when the connection drops (reset, or the server dies), reading raises
+inside the iteration, so the caller has had the deltas that arrived and then gets
+`ChatModelError("unavailable")` with `cut_off=True`. When the server instead ends the HTTP body
+cleanly without a finish chunk or `[DONE]`, the deltas that arrived are all there is, and the
+stream ends normally (with a warning logged).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-import openai
+import aiohttp
 
 from bot.redaction import mask_secret_patterns, redact, url_secrets
 
@@ -32,8 +37,7 @@ log = logging.getLogger(__name__)
 
 ErrorKind = Literal["auth", "rate_limited", "timeout", "unavailable", "bad_request"]
 
-# The SDK insists on some key; local servers (Ollama, llama.cpp) ignore whatever is sent.
-NO_KEY = "not-needed"
+COMPLETIONS_PATH = "/chat/completions"
 # Longest server reason kept in an error's message (they end up in log lines).
 MAX_REASON_CHARS = 300
 # Error codes that mean the account cannot pay, not that the caller is too fast.
@@ -88,23 +92,24 @@ class ChatModel:
     def __init__(self, base_url: str, model: str, api_key: str | None, timeout: float = 60.0) -> None:
         self.model = model
         self._secrets = [*url_secrets(base_url), *([api_key] if api_key else [])]
-        base, query = split_query(base_url)
-        self._client = openai.AsyncOpenAI(
-            base_url=base,
-            api_key=api_key or NO_KEY,
-            # A query the base URL carries (a proxy's `?key=`) goes on every request; left in the
-            # base URL, the SDK would append the endpoint's path after it.
-            default_query=query or None,
-            # No SDK retries: its backoff would keep the channel waiting in silence for a minute
-            # or more; the bot tells the channel at once and people retry when they like.
-            max_retries=0,
-            # Per connect, write and read: a stream that keeps sending never times out, one
-            # that stalls for `timeout` seconds does.
-            timeout=timeout,
-        )
+        base, self._query = split_query(base_url)
+        self._url = base.rstrip("/") + COMPLETIONS_PATH
+        # Credentials in the URL go as Basic auth instead of the key (aiohttp reads them from it).
+        has_credentials = bool(urlsplit(base).username)
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key and not has_credentials else {}
+        # Per connect and per read: a stream that keeps sending never times out, one that stalls
+        # for `timeout` seconds does.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
-        await self._client.close()
+        if self._session is not None:
+            await self._session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made on first use, inside the running event loop
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
 
     async def stream_reply(
         self, messages: list[dict[str, str]], *, max_tokens: int | None = None
@@ -113,27 +118,35 @@ class ChatModel:
 
         Close the iterator (`contextlib.aclosing`) when stopping early, so the HTTP stream closes.
         """
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
+        if max_tokens is not None:  # `max_tokens`, not `max_completion_tokens`: every compatible server accepts it
+            body["max_tokens"] = max_tokens
         received = False
         finish_reason: str | None = None
         try:
-            stream = await self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]  # plain role/content dicts are the wire format
-                stream=True,
-                # `max_tokens`, not `max_completion_tokens`: every compatible server accepts it.
-                max_tokens=openai.omit if max_tokens is None else max_tokens,
-            )
-            async with stream:
-                async for chunk in stream:
-                    if not chunk.choices:  # usage or filter-result chunks carry no choices
+            async with self._client().post(
+                self._url, json=body, params=self._query or None, headers=self._headers
+            ) as response:
+                if response.status >= 400:
+                    raise await self._refusal(response)
+                async for event in _events(response):
+                    if "error" in event:  # an error reported inside the stream
+                        raise self._stream_error(event["error"], cut_off=received)
+                    choices = event.get("choices") or []
+                    if not choices:  # usage or filter-result chunks carry no choices
                         continue
-                    choice = chunk.choices[0]
-                    finish_reason = choice.finish_reason or finish_reason
-                    if choice.delta is not None and choice.delta.content:
+                    choice = choices[0]
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
                         received = True
-                        yield choice.delta.content
-        except openai.APIError as error:
-            raise self._translate(error, cut_off=received) from None
+                        yield content
+        except TimeoutError:
+            raise ChatModelError("timeout", "no answer from the chat model in time", cut_off=received) from None
+        except aiohttp.ClientError as error:
+            where = "mid-stream" if received else "before any reply"
+            text = f"connection to the chat model failed {where} ({type(error).__name__}: {error})"
+            raise ChatModelError("unavailable", self._redact(text), cut_off=received) from None
         except json.JSONDecodeError as error:  # a stream event that is not JSON
             raise ChatModelError(
                 "unavailable", f"the chat model sent a stream event that is not JSON ({error.msg})", cut_off=received
@@ -141,30 +154,51 @@ class ChatModel:
         if finish_reason is None:
             log.warning("Chat model stream for %s ended without a finish reason; keeping what arrived", self.model)
 
-    def _translate(self, error: openai.APIError, *, cut_off: bool) -> ChatModelError:
-        if isinstance(error, openai.APITimeoutError):
-            return ChatModelError("timeout", "no answer from the chat model in time", cut_off=cut_off)
-        if isinstance(error, openai.APIConnectionError):
-            cause = error.__cause__
-            detail = f"{type(cause).__name__}: {cause}" if cause is not None else error.message
-            where = "mid-stream" if cut_off else "before any reply"
-            return ChatModelError(
-                "unavailable", self._redact(f"connection to the chat model failed {where} ({detail})"), cut_off=cut_off
-            )
-        code = _body_field(error.body, "code")
-        reason = _body_field(error.body, "message") or error.message
-        if not isinstance(error, openai.APIStatusError):  # an `{"error": ...}` event inside the stream
-            text = f"the chat model reported an error mid-stream (code={code}): {reason}"
-            return ChatModelError("unavailable", self._redact(text), code=code, cut_off=cut_off)
-        status = error.status_code
-        text = f"HTTP {status} from the chat model (code={code}, request_id={error.request_id}): {reason}"
-        retry_after = _retry_after(error.response.headers) if status == 429 else None
-        return ChatModelError(
-            _kind_of(status), self._redact(text), status=status, code=code, retry_after=retry_after, cut_off=cut_off
-        )
+    async def _refusal(self, response: aiohttp.ClientResponse) -> ChatModelError:
+        status = response.status
+        try:
+            payload: Any = json.loads(await response.text())
+        except (ValueError, UnicodeDecodeError):
+            payload = None  # a proxy's HTML error page: the status says enough
+        inner = payload.get("error") if isinstance(payload, dict) else None
+        details = inner if isinstance(inner, dict) else payload if isinstance(payload, dict) else {}
+        code = _body_field(details, "code")
+        reason = _body_field(details, "message") or response.reason or f"HTTP {status}"
+        request_id = response.headers.get("x-request-id")
+        text = f"HTTP {status} from the chat model (code={code}, request_id={request_id}): {reason}"
+        retry_after = _retry_after(response.headers) if status == 429 else None
+        return ChatModelError(_kind_of(status), self._redact(text), status=status, code=code, retry_after=retry_after)
+
+    def _stream_error(self, error: Any, *, cut_off: bool) -> ChatModelError:
+        details = error if isinstance(error, dict) else {"message": str(error)}
+        code = _body_field(details, "code")
+        text = f"the chat model reported an error mid-stream (code={code}): {_body_field(details, 'message')}"
+        return ChatModelError("unavailable", self._redact(text), code=code, cut_off=cut_off)
 
     def _redact(self, text: str) -> str:
         return mask_secret_patterns(redact(text, self._secrets))[:MAX_REASON_CHARS]
+
+
+async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of a server-sent event stream, up to `data: [DONE]` or the body's end."""
+    data: list[str] = []
+    async for raw in response.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip())
+            continue
+        if line or not data:  # a comment, an `event:` line, or a blank line with nothing pending
+            continue
+        payload, data = "\n".join(data), []
+        if payload == "[DONE]":
+            return
+        event = json.loads(payload)
+        if isinstance(event, dict):
+            yield event
+    if data and (payload := "\n".join(data)) != "[DONE]":
+        event = json.loads(payload)
+        if isinstance(event, dict):
+            yield event
 
 
 def _kind_of(status: int) -> ErrorKind:
@@ -186,7 +220,6 @@ def split_query(base_url: str) -> tuple[str, dict[str, str]]:
 
 
 def _body_field(body: object, name: str) -> str | None:
-    # The SDK hands over the inner `error` object when the body was OpenAI's envelope.
     value = body.get(name) if isinstance(body, dict) else None
     return str(value) if value is not None else None
 
