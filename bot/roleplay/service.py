@@ -95,16 +95,15 @@ class RoleplayService:
                 client,
                 turn_taking=turn_taking,
                 store=natural_store,
-                roleplay_store=store,
-                webhooks=self._webhooks,
+                speaker=self._speaker,
                 transcripts=self._transcripts,
                 chat=chat,
                 settings=settings,
-                bounds=bounds,
                 answer_plainly=self._answer_plainly,
                 fall_back=self._fall_back_to_mention,
+                tell=self._tell,
             )
-            if chat is not None and turn_taking is not None and natural_store is not None
+            if self._speaker is not None and chat is not None and turn_taking is not None and natural_store is not None
             else None
         )
 

@@ -26,6 +26,11 @@ GREETING_CUE = "(You have just joined this channel. Greet everyone in one short 
 EDIT_INTERVAL_SECONDS = 1.0  # Discord's webhook rate limits; at most one edit a second per message
 
 
+async def show_typing(channel: Speakable) -> None:
+    with contextlib.suppress(discord.HTTPException):  # a nicety: never a reason not to answer
+        await channel.typing()
+
+
 @dataclass(frozen=True)
 class HistoryBounds:
     messages: int
@@ -58,44 +63,23 @@ class Speaker:
         self, channel: Speakable, session: Session, system_prompt: str, others: list[str], *, greeting: bool = False
     ) -> None:
         """Run one turn of `session`'s persona in `channel`."""
-        lines = self._transcripts.since(channel.id, session.started_at)
-        messages = build_messages(
-            persona_id=session.persona_id,
-            persona_name=session.persona_name,
-            system_prompt=system_prompt,
-            setting=SettingNote(
-                guild_name=channel.guild.name, channel_name=getattr(channel, "name", "chat"), other_personas=others
-            ),
-            lines=lines,
-            max_messages=self._bounds.messages,
-            max_chars=self._bounds.chars,
-            max_prompt_chars=self._bounds.system_prompt_chars,
-        )
+        messages = self.messages(channel, session, system_prompt, others)
         if greeting:
             # Roles must alternate for strict chat templates: join a trailing user turn rather than add one.
             if messages[-1]["role"] == "user":
                 messages[-1] = {"role": "user", "content": messages[-1]["content"] + "\n" + GREETING_CUE}
             else:
                 messages.append({"role": "user", "content": GREETING_CUE})
-        username = webhook_username(session.persona_name)
 
         async def send(text: str) -> int:
-            message = await self._webhooks.send(channel, content=text, username=username, avatar_url=None)
-            await self._store.record_message(
-                message_id=message.id,
-                channel_id=channel.id,
-                persona_id=session.persona_id,
-                session_id=session.id,
-                now=wall_clock(),
-            )
-            return message.id
+            return await self.post(channel, session, text)
 
         async def edit(message_id: int, text: str) -> None:
             await self._webhooks.edit(channel, message_id, text)
 
         publisher = StreamPublisher(send=send, edit=edit, clock=time.monotonic, min_edit_interval=EDIT_INTERVAL_SECONDS)
         # Typing shows until the first words arrive; sent alongside the model's request, it adds no wait.
-        typing = asyncio.create_task(self._show_typing(channel))
+        typing = asyncio.create_task(show_typing(channel))
         try:
             async for delta in self._chat.stream_reply(messages, max_tokens=self._max_tokens):
                 await publisher.feed(delta)
@@ -117,16 +101,41 @@ class Speaker:
             return
         self._remember(channel, session, publisher.text)
 
+    def messages(
+        self, channel: Speakable, session: Session, system_prompt: str, others: list[str]
+    ) -> list[dict[str, str]]:
+        """What the model is sent for a turn: the prompt, a note on the setting, the conversation so far."""
+        return build_messages(
+            persona_id=session.persona_id,
+            persona_name=session.persona_name,
+            system_prompt=system_prompt,
+            setting=SettingNote(
+                guild_name=channel.guild.name, channel_name=getattr(channel, "name", "chat"), other_personas=others
+            ),
+            lines=self._transcripts.since(channel.id, session.started_at),
+            max_messages=self._bounds.messages,
+            max_chars=self._bounds.chars,
+            max_prompt_chars=self._bounds.system_prompt_chars,
+        )
+
+    async def post(self, channel: Speakable, session: Session, text: str) -> int:
+        """Post `text` as the persona through the channel's webhook, and remember it was theirs; its id."""
+        username = webhook_username(session.persona_name)
+        message = await self._webhooks.send(channel, content=text, username=username, avatar_url=None)
+        await self._store.record_message(
+            message_id=message.id,
+            channel_id=channel.id,
+            persona_id=session.persona_id,
+            session_id=session.id,
+            now=wall_clock(),
+        )
+        return message.id
+
     def forget(self, channel_id: int) -> None:
         self.last_speaker.pop(channel_id, None)
 
     def channels(self) -> set[int]:
         return set(self.last_speaker)
-
-    @staticmethod
-    async def _show_typing(channel: Speakable) -> None:
-        with contextlib.suppress(discord.HTTPException):  # a nicety: never a reason not to answer
-            await channel.typing()
 
     async def _finish_quietly(self, publisher: StreamPublisher[int]) -> None:
         """Show what arrived before a failure; a Discord refusal then is already being reported."""

@@ -12,7 +12,6 @@ the persona goes on in `mention` mode; a 422 is logged with its request id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -23,18 +22,16 @@ from bot.clock import wall_clock
 from bot.humalike.errors import FinalError, OutOfCredits, ValidationFailed
 from bot.humalike.turn_taking import TurnTakingClient
 from bot.humalike.turn_taking_models import Integrations, SocialMemory
-from bot.roleplay.history import ChannelLine, SettingNote, build_messages
-from bot.roleplay.names import webhook_username
+from bot.roleplay.history import ChannelLine
 from bot.roleplay.natural.budget import Budget
 from bot.roleplay.natural.conductor import Conductor, Heard, Voice
 from bot.roleplay.natural.thread import Piece, ThreadLink
-from bot.roleplay.speaker import HistoryBounds
+from bot.roleplay.speaker import Speaker, show_typing
 from bot.roleplay.transcript import Transcripts
-from bot.roleplay.webhooks import Speakable, WebhookPool
 from bot.settings import Settings
 from storage.models import Persona
 from storage.natural import NaturalStore
-from storage.roleplay import RoleplayStore, Session
+from storage.roleplay import Session
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +57,24 @@ class NaturalRoleplay:
         *,
         turn_taking: TurnTakingClient,
         store: NaturalStore,
-        roleplay_store: RoleplayStore,
-        webhooks: WebhookPool,
+        speaker: Speaker,
         transcripts: Transcripts,
         chat: ChatModel,
         settings: Settings,
-        bounds: HistoryBounds,
         answer_plainly: Callable[[Session], None],
         fall_back: Callable[[Session], Awaitable[None]],
+        tell: Callable[[int, str], Awaitable[None]],
     ) -> None:
         self._client = client
         self._turn_taking = turn_taking
         self._store = store
-        self._roleplay_store = roleplay_store
-        self._webhooks = webhooks
+        self._speaker = speaker  # the usual speaker's history, posting and typing, for natural turns too
         self._transcripts = transcripts
         self._chat = chat
         self._settings = settings
-        self._bounds = bounds
         self._answer_plainly = answer_plainly  # a turn as in mention mode, through the usual speaker
         self._fall_back = fall_back  # the session goes on in mention mode
+        self._tell = tell  # a notice from the bot in a channel, pinging nobody
         self.budget = Budget(store, daily_calls=settings.roleplay_natural_daily_calls, capped=self._tell_capped)
         self._conductors: dict[int, Conductor] = {}
         self._sessions: dict[tuple[int, int], Session] = {}  # (channel, persona) -> its session
@@ -173,18 +168,7 @@ class NaturalRoleplay:
         if session is None or not isinstance(channel, discord.TextChannel | discord.Thread):
             return None
         others = [v.name for v in self._conductors[session.channel_id].voices if v.persona_id != voice.persona_id]
-        messages = build_messages(
-            persona_id=voice.persona_id,
-            persona_name=voice.name,
-            system_prompt=recalled_note(voice.system_prompt, recalled),
-            setting=SettingNote(
-                guild_name=channel.guild.name, channel_name=getattr(channel, "name", "chat"), other_personas=others
-            ),
-            lines=self._transcripts.since(channel.id, session.started_at),
-            max_messages=self._bounds.messages,
-            max_chars=self._bounds.chars,
-            max_prompt_chars=self._bounds.system_prompt_chars,
-        )
+        messages = self._speaker.messages(channel, session, recalled_note(voice.system_prompt, recalled), others)
         try:
             max_tokens = self._settings.chat_model_max_tokens
             parts = [delta async for delta in self._chat.stream_reply(messages, max_tokens=max_tokens)]
@@ -199,17 +183,12 @@ class NaturalRoleplay:
         if session is None or not isinstance(channel, discord.TextChannel | discord.Thread):
             return
         try:
-            message = await self._webhooks.send(
-                channel, content=piece.content, username=webhook_username(session.persona_name), avatar_url=None
-            )
+            message_id = await self._speaker.post(channel, session, piece.content)
         except discord.HTTPException as error:
             log.warning("Discord refused %s's words in %s: %s", session.persona_name, channel.id, error)
             return
         now = wall_clock()
-        await self._roleplay_store.record_message(
-            message_id=message.id, channel_id=channel.id, persona_id=session.persona_id, session_id=session.id, now=now
-        )
-        await self._store.delivered(piece.key, message.id)
+        await self._store.delivered(piece.key, message_id)
         line = ChannelLine(session.persona_name, piece.content, persona_id=session.persona_id, author_id=0)
         self._transcripts.add(channel.id, line, at=now)
         self.hear(channel.id, Heard(session.persona_name, piece.content, now, persona_id=session.persona_id))
@@ -221,12 +200,7 @@ class NaturalRoleplay:
         channel = self._client.get_channel(channel_id)
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             return
-
-        async def show(channel: Speakable) -> None:
-            with contextlib.suppress(discord.HTTPException):
-                await channel.typing()
-
-        task = asyncio.create_task(show(channel), name=f"natural-typing-{channel_id}")
+        task = asyncio.create_task(show_typing(channel), name=f"natural-typing-{channel_id}")
         self._typing[channel_id] = task
         task.add_done_callback(lambda _: self._typing.pop(channel_id, None))
 
@@ -278,9 +252,3 @@ class NaturalRoleplay:
             f"⏸️ This server has used its {cap} turn-taking calls for today, so the personas here answer only "
             "when named or replied to until tomorrow (UTC). `/roleplay status` shows what each one used.",
         )
-
-    async def _tell(self, channel_id: int, text: str) -> None:
-        channel = self._client.get_channel(channel_id)
-        if isinstance(channel, discord.TextChannel | discord.Thread):
-            with contextlib.suppress(discord.HTTPException):
-                await channel.send(text)  # the bot's allowed_mentions (none) hold for it
