@@ -182,8 +182,7 @@ class ChatModel:
 async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
     """The JSON objects of a server-sent event stream, up to `data: [DONE]` or the body's end."""
     data: list[str] = []
-    async for raw in response.content:
-        line = raw.decode("utf-8").rstrip("\r\n")
+    async for line in _lines_then_end(response):
         if line.startswith("data:"):
             data.append(line[5:].lstrip())
             continue
@@ -195,10 +194,13 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, A
         event = json.loads(payload)
         if isinstance(event, dict):
             yield event
-    if data and (payload := "\n".join(data)) != "[DONE]":
-        event = json.loads(payload)
-        if isinstance(event, dict):
-            yield event
+
+
+async def _lines_then_end(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """The body's lines, then a blank one: a body that ends without one still ends its last event."""
+    async for raw in response.content:
+        yield raw.decode("utf-8").rstrip("\r\n")
+    yield ""
 
 
 def _kind_of(status: int) -> ErrorKind:
