@@ -28,12 +28,12 @@ from bench.wire_common import (
     BenchHumalike,
     Completeness,
     Target,
-    append_results,
     bench_harness,
     first_saved_at,
     job_for_sketch,
     members_over_shards,
     memory_kb,
+    print_and_record,
     sketch_for,
     summary,
     table,
@@ -181,9 +181,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     text = asyncio.run(failover(args.jobs, args.duration, args.spread, args.seed))
-    print(text)
-    if args.record:
-        append_results(f"### Failover: `python -m bench.failover --jobs {args.jobs}`\n\n{text}")
+    print_and_record(text, heading=f"Failover: `python -m bench.failover --jobs {args.jobs}`", record=args.record)
 
 
 if __name__ == "__main__":

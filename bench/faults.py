@@ -26,13 +26,13 @@ from bench.wire_common import (
     BenchHumalike,
     Target,
     add_users,
-    append_results,
     bench_harness,
     done_or_refused,
     enhance_completeness,
     first_saved_at,
     job_for_sketch,
     lognormal,
+    print_and_record,
     send_enhances,
     sketch_for,
     table,
@@ -147,9 +147,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     text = asyncio.run(faults(args.jobs, args.spread, args.seed))
-    print(text)
-    if args.record:
-        append_results(f"### Faults: `python -m bench.faults --jobs {args.jobs}`\n\n{text}")
+    print_and_record(text, heading=f"Faults: `python -m bench.faults --jobs {args.jobs}`", record=args.record)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,13 @@ from bench.wire_common import (
     Completeness,
     Target,
     add_users,
-    append_results,
     bench_harness,
     done_or_refused,
     enhance_completeness,
     first_saved_at,
     job_for_sketch,
     lognormal,
+    print_and_record,
     send_enhances,
     shown_state,
     sketch_for,
@@ -234,9 +234,9 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     text = asyncio.run(follow(args.jobs, args.web_share, args.spread, args.seed))
-    print(text)
-    if args.record:
-        append_results(f"### Following jobs: `python -m bench.following --jobs {args.jobs}`\n\n{text}")
+    print_and_record(
+        text, heading=f"Following jobs: `python -m bench.following --jobs {args.jobs}`", record=args.record
+    )
 
 
 if __name__ == "__main__":

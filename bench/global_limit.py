@@ -23,7 +23,7 @@ import argparse
 import asyncio
 import time
 
-from bench.wire_common import Completeness, Target, append_results, bench_harness, table, verdict, wait_for
+from bench.wire_common import Completeness, Target, bench_harness, print_and_record, table, verdict, wait_for
 from tests.databases import postgres_schema
 from tests.fakes.chat_model import ScriptedReply
 from tests.wire.harness import WireHarness
@@ -140,9 +140,11 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     text = asyncio.run(rush(args.channels))
-    print(text)
-    if args.record:
-        append_results(f"### Global rate limit: `python -m bench.global_limit --channels {args.channels}`\n\n{text}")
+    print_and_record(
+        text,
+        heading=f"Global rate limit: `python -m bench.global_limit --channels {args.channels}`",
+        record=args.record,
+    )
 
 
 if __name__ == "__main__":

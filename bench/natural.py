@@ -35,12 +35,12 @@ from aiohttp import web
 from bench.wire_common import (
     Completeness,
     Target,
-    append_results,
     bench_harness,
     cores_between,
     cpu_mark,
     memory_kb,
     pct,
+    print_and_record,
     table,
     verdict,
     wait_for,
@@ -237,9 +237,9 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     text = asyncio.run(run(args.channels, args.seconds, args.speak_every))
-    print(text)
-    if args.record:
-        append_results(f"### Natural mode: `python -m bench.natural --channels {args.channels}`\n\n{text}")
+    print_and_record(
+        text, heading=f"Natural mode: `python -m bench.natural --channels {args.channels}`", record=args.record
+    )
 
 
 if __name__ == "__main__":

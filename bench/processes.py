@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from bench.wire_common import (
     Completeness,
     Target,
-    append_results,
     bench_harness,
     cpu_seconds,
     members_over_shards,
     pct,
     postgres_cpu_seconds,
+    print_and_record,
     table,
     verdict,
     wait_for,
@@ -163,9 +163,9 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     text = asyncio.run(compare(args.commands))
-    print(text)
-    if args.record:
-        append_results(f"### One process or two: `python -m bench.processes --commands {args.commands}`\n\n{text}")
+    print_and_record(
+        text, heading=f"One process or two: `python -m bench.processes --commands {args.commands}`", record=args.record
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from bench.wire_common import (
     CpuMark,
     Target,
     add_users,
-    append_results,
     bench_harness,
     cores_between,
     cpu_mark,
@@ -37,6 +36,7 @@ from bench.wire_common import (
     in_flight_at_last_start,
     memory_kb,
     postgres_cpu_seconds,
+    print_and_record,
     send_enhances,
     sketch_for,
     table,
@@ -163,9 +163,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args()
     text = asyncio.run(scale(args.jobs, args.duration, args.seed, args.database))
-    print(text)
-    if args.record:
-        append_results(f"### Scale: `python -m bench.scale --jobs {args.jobs}`\n\n{text}")
+    print_and_record(text, heading=f"Scale: `python -m bench.scale --jobs {args.jobs}`", record=args.record)
 
 
 if __name__ == "__main__":

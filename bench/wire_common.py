@@ -397,6 +397,13 @@ def machine() -> str:
     )
 
 
+def print_and_record(text: str, *, heading: str, record: bool) -> None:
+    """Print a run's figures; with `--record`, also append them to bench/RESULTS.md under `heading`."""
+    print(text)
+    if record:
+        append_results(f"### {heading}\n\n{text}")
+
+
 def append_results(section: str) -> None:
     """Append a section to bench/RESULTS.md, creating it (heading and machine) if absent."""
     if not RESULTS.exists():
