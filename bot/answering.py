@@ -33,11 +33,12 @@ async def in_time(interaction: discord.Interaction, work: Awaitable[T]) -> T:
         task.cancel()  # only if we were cancelled meanwhile: a finished task ignores it
 
 
-async def answer(interaction: discord.Interaction, content: str) -> None:
-    """Send the answer: as the first response, or in place of "thinking…" after a defer."""
+async def answer(interaction: discord.Interaction, content: str, *, ephemeral: bool = False) -> None:
+    """Send the answer: as the first response, or in place of "thinking…" after a defer (which was
+    public, so it stays so), or as a follow-up to an earlier answer."""
     if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
         await interaction.edit_original_response(content=content)
     elif interaction.response.is_done():
-        await interaction.followup.send(content)
+        await interaction.followup.send(content, ephemeral=ephemeral)
     else:
-        await interaction.response.send_message(content)
+        await interaction.response.send_message(content, ephemeral=ephemeral)

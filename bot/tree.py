@@ -7,6 +7,7 @@ import logging
 import discord
 from discord import app_commands
 
+from bot.answering import answer
 from bot.errors import UserFacingError
 from storage.errors import DatabaseUnavailable
 
@@ -17,11 +18,9 @@ DATABASE_AWAY = "My database is not answering right now, so nothing was done. Pl
 
 
 async def tell(interaction: discord.Interaction, message: str) -> None:
-    """Answer ephemerally, whether or not the interaction was answered before."""
-    if interaction.response.is_done():
-        await interaction.followup.send(message, ephemeral=True)
-    else:
-        await interaction.response.send_message(message, ephemeral=True)
+    """Answer ephemerally, whether or not the interaction was answered before; after a "thinking…"
+    defer, in its place, so it never stays thinking."""
+    await answer(interaction, message, ephemeral=True)
 
 
 def explain(error: Exception) -> str | None:

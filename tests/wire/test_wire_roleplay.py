@@ -9,6 +9,7 @@ once a second while it streams, and ending with exactly the model's text.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from tests.wire.harness import WireHarness
 
@@ -135,3 +136,31 @@ async def test_a_natural_persona_joins_in_through_turn_taking_in_paced_pieces(wi
     assert submit.body["messages"][0]["content"] == "that thresh hook was insane"
     assert wire.standin.typing, "the persona was seen typing"
     assert wire.wire_problems() == []
+
+
+async def test_a_refusal_after_the_start_was_deferred_replaces_the_thinking_message(tmp_path: Path) -> None:
+    async with WireHarness(tmp_path, settings={"ROLEPLAY_MAX_ACTIVE_PER_GUILD": "1"}) as wire:
+        wire.humalike.script_enhancement(pending_for=0.1, running_for=0.2)
+        command = await wire.enhance(SKETCH)
+        await wire.eventually(
+            lambda: bool((reply := wire.reply(command)) and reply.content.startswith("✅ Saved")), "the persona saved"
+        )
+        first = await wire.standin.send_command(
+            "roleplay as", {"persona": PERSONA}, user=wire.moderator, channel=wire.channel
+        )
+        await wire.eventually(lambda: first.answered, "the first start")
+        other = wire.standin.add_channel(wire.guild, "lounge")
+        # The second channel's webhook takes past Discord's answer window; then the server's limit refuses.
+        wire.standin.slow(4.0, method="POST", template="/channels/{channel_id}/webhooks")
+
+        refused = await wire.standin.send_command(
+            "roleplay as", {"persona": PERSONA}, user=wire.moderator, channel=other
+        )
+
+        await wire.eventually(lambda: refused.answered, "the deferred answer")
+        assert refused.callback_type == 5
+        await wire.eventually(
+            lambda: bool((reply := wire.reply(refused)) and "limit of 1" in reply.content), "the refusal in its place"
+        )
+        assert wire.standin.late_callbacks_refused == 0
+        assert wire.wire_problems() == []
