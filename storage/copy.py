@@ -30,7 +30,11 @@ TABLES: dict[str, tuple[str, ...]] = {
     "natural_deliveries": ("message_id",),
     "natural_planned": ("piece_key",),
     "natural_usage": ("guild_id", "persona_id", "day"),
-    "natural_notices": ("day", "channel_id", "kind"),
+    "channel_notices": ("day", "channel_id", "kind"),
+    "persona_avatars": ("persona_id",),
+    "channel_scenes": ("channel_id",),
+    "channel_recaps": ("channel_id",),
+    "chat_usage": ("guild_id", "persona_id", "day"),
 }
 # Tables whose ids PostgreSQL generates: after copying, new rows must number on from the highest.
 GENERATED_IDS = ("jobs", "personas", "casts", "roleplay_sessions")

@@ -33,6 +33,10 @@ UNFINISHED_STATES = tuple(state.value for state in JobState if not state.is_fini
 # every persona can speak under its name as it is (bot/discord_limits.py; a test holds them together).
 MAX_NAME_LENGTH = 80
 
+# How readily a persona takes a turn no one asked of it in particular: 0 (only when called) to 100.
+DEFAULT_TALKATIVENESS = 50
+MAX_TALKATIVENESS = 100
+
 
 @dataclass(frozen=True)
 class Job:
@@ -92,12 +96,20 @@ class Persona:
     updated_at: float
     creator_name: str | None = None
     origin: str | None = None  # where an imported persona came from; None: made on Humalike
+    talkativeness: int = DEFAULT_TALKATIVENESS
+    nsfw: bool = False  # speaks only in age-restricted channels
+    # An imported card's own `data` object, kept whole (greetings, lorebook, examples, other tools'
+    # fields): bot/character.py reads it, export writes it back. None: not from a card.
+    card_data: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Persona:
         values = dict(row)
         values.pop("name_key", None)
         values["fields"] = json.loads(values.pop("fields_json"))
+        card_json = values.pop("card_json", None)
+        values["card_data"] = json.loads(card_json) if card_json else None
+        values["nsfw"] = bool(values.get("nsfw", False))
         return cls(**values)
 
 
@@ -118,6 +130,8 @@ class NewPersona:
     grounding: str
     created_at: float
     origin: str | None = None  # where an imported persona came from; None: made on Humalike
+    nsfw: bool = False
+    card_data: dict[str, Any] | None = None  # an imported card's own `data` object
 
     def row(self) -> dict[str, object]:
         """Its columns as named parameters, but for the name, which the insert chooses."""
@@ -135,6 +149,8 @@ class NewPersona:
             "created_at": self.created_at,
             "updated_at": self.created_at,
             "origin": self.origin,
+            "nsfw": int(self.nsfw),
+            "card_json": json.dumps(self.card_data, ensure_ascii=False) if self.card_data is not None else None,
         }
 
 

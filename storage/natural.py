@@ -126,7 +126,7 @@ class NaturalStore:
     async def claim_notice(self, *, channel_id: int, day: str, kind: str) -> bool:
         """Whether to tell the channel of `kind` ("out_of_credits", "daily_cap"): True the first time that day only."""
         inserted = await self._db.write(
-            "INSERT INTO natural_notices (day, channel_id, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO channel_notices (day, channel_id, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (day, channel_id, kind),
         )
         return inserted == 1
@@ -178,7 +178,7 @@ class NaturalStore:
         """
         async with self._db.transaction() as transaction:
             usage = await transaction.execute("DELETE FROM natural_usage WHERE day < ?", (before_day,))
-            notices = await transaction.execute("DELETE FROM natural_notices WHERE day < ?", (before_day,))
+            notices = await transaction.execute("DELETE FROM channel_notices WHERE day < ?", (before_day,))
             deliveries = await transaction.execute(
                 "DELETE FROM natural_deliveries WHERE claimed_at < ?", (delivered_before,)
             )

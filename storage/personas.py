@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from storage.database import Database, Transaction
 from storage.errors import IntegrityError
-from storage.models import JobState, NewPersona, Persona, name_key
+from storage.models import MAX_TALKATIVENESS, JobState, NewPersona, Persona, name_key
 from storage.names import insert_with_free_name, name_patterns
 
 
@@ -93,6 +93,18 @@ class PersonaStore:
         assert updated is not None
         return updated
 
+    async def set_traits(self, persona: Persona, *, talkativeness: int, nsfw: bool, now: float) -> Persona:
+        """How readily it speaks (0-100) and whether it is NSFW; the persona as saved."""
+        if not 0 <= talkativeness <= MAX_TALKATIVENESS:
+            raise ValueError(f"talkativeness must be 0 to {MAX_TALKATIVENESS}, not {talkativeness}")
+        await self._db.write(
+            "UPDATE personas SET talkativeness = ?, nsfw = ?, updated_at = ? WHERE id = ?",
+            (talkativeness, int(nsfw), now, persona.id),
+        )
+        updated = await self.get(persona.id)
+        assert updated is not None
+        return updated
+
     async def delete(self, persona_id: int) -> bool:
         return await self._db.write("DELETE FROM personas WHERE id = ?", (persona_id,)) > 0
 
@@ -128,9 +140,10 @@ class PersonaStore:
 
 _INSERT = (
     "INSERT INTO personas (guild_id, name, name_key, creator_id, creator_name, enhancement_id, humalike_persona_id,"
-    " fields_json, system_prompt, markdown, sketch, grounding, created_at, updated_at, origin)"
+    " fields_json, system_prompt, markdown, sketch, grounding, created_at, updated_at, origin, nsfw, card_json)"
     " VALUES (:guild_id, :name, :name_key, :creator_id, :creator_name, :enhancement_id, :humalike_persona_id,"
-    " :fields_json, :system_prompt, :markdown, :sketch, :grounding, :created_at, :updated_at, :origin) RETURNING id"
+    " :fields_json, :system_prompt, :markdown, :sketch, :grounding, :created_at, :updated_at, :origin, :nsfw,"
+    " :card_json) RETURNING id"
 )
 
 

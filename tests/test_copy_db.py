@@ -37,7 +37,7 @@ TABLES = (
     "natural_deliveries",
     "natural_planned",
     "natural_usage",
-    "natural_notices",
+    "channel_notices",
 )
 
 
@@ -126,7 +126,7 @@ async def test_every_row_of_every_table_arrives_with_its_id_and_timestamps(sourc
     assert "Every table matches" in report and "MISMATCH" not in report
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 7])
+@pytest.mark.parametrize("version", [1, 2, 3, 7, 8])
 async def test_a_file_left_by_an_earlier_release_copies_whole(tmp_path: Path, version: int) -> None:
     path = tmp_path / "old.sqlite3"
     shutil.copy(Path(__file__).parent / "data" / f"schema-{version}.sqlite3", path)

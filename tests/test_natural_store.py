@@ -242,7 +242,7 @@ async def test_pruning_drops_only_old_days_and_old_deliveries(store: NaturalStor
 
     assert pruned == 2 + 2 + 2
     usage = await database.fetch_all("SELECT day FROM natural_usage ORDER BY day")
-    notices = await database.fetch_all("SELECT day FROM natural_notices ORDER BY day")
+    notices = await database.fetch_all("SELECT day FROM channel_notices ORDER BY day")
     deliveries = await database.fetch_all("SELECT message_id FROM natural_deliveries ORDER BY claimed_at")
     assert [row[0] for row in usage] == [row[0] for row in notices] == [DAY, NEXT_DAY]
     assert [row[0] for row in deliveries] == ["m_3599", "m_0"]
@@ -265,12 +265,14 @@ async def test_text_keys_sort_byte_by_byte_on_both_backends(store: NaturalStore,
             ("natural_threads", "thread_id"),
             ("natural_deliveries", "message_id"),
             ("natural_usage", "day"),
-            ("natural_notices", "day"),
-            ("natural_notices", "kind"),
+            ("channel_notices", "day"),
+            ("channel_notices", "kind"),
+            ("chat_usage", "day"),
         ]
         columns = await database.fetch_all(
             "SELECT table_name, column_name, collation_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name LIKE 'natural%'"
+            " WHERE table_schema = current_schema() AND table_name IN ("
+            " 'natural_threads', 'natural_deliveries', 'natural_usage', 'channel_notices', 'chat_usage')"
         )
         collations = {(row["table_name"], row["column_name"]): row["collation_name"] for row in columns}
         assert {key: collations.get(key) for key in keys} == dict.fromkeys(keys, "C")
@@ -291,7 +293,7 @@ async def test_a_database_at_schema_7_gains_the_natural_tables_and_keeps_its_dat
 
     database = await open_database(url=url, path=path)
     try:
-        assert await database.schema_version() == 8 == max(number for number, _ in migrations(backend))
+        assert await database.schema_version() == max(number for number, _ in migrations(backend)) >= 8
         [persona] = await database.fetch_all("SELECT id, name FROM personas")
         assert (persona["id"], persona["name"]) == (1, "Sam Okafor")
         [session] = await database.fetch_all("SELECT persona_id FROM roleplay_sessions")

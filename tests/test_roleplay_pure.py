@@ -11,7 +11,7 @@ import pytest
 from bot.discord_limits import MESSAGE_CONTENT as MESSAGE_LIMIT
 from bot.discord_limits import WEBHOOK_USERNAME as WEBHOOK_USERNAME_LIMIT
 from bot.roleplay.addressing import ActivePersona, addressed, personas_named
-from bot.roleplay.history import ChannelLine, SettingNote, build_messages, system_message
+from bot.roleplay.history import ChannelLine, SettingNote, Stage, build_messages, system_message
 from bot.roleplay.names import FALLBACK_USERNAME, webhook_username
 from bot.roleplay.splitting import cut_point, split_message
 from bot.roleplay.streaming import StreamPublisher
@@ -650,3 +650,40 @@ def test_a_persona_with_the_longest_name_allowed_speaks_under_all_of_it() -> Non
     longest = "Bartholomew " * (MAX_NAME_LENGTH // 12) + "O" * (MAX_NAME_LENGTH % 12)
     assert len(longest) == MAX_NAME_LENGTH
     assert webhook_username(longest) == longest
+
+
+def test_the_stage_comes_after_the_character_and_its_cues_after_the_conversation() -> None:
+    stage = Stage(
+        scene="The Salty Gull, a stormy night.",
+        recap="The party found a map.",
+        lore=["Thresh: a warden of souls."],
+        examples="Sam: Hey hey!",
+        after_history="[Stay in character.]",
+        cue="A stranger walks in.",
+    )
+
+    messages = build_messages(
+        persona_id=SAM,
+        persona_name="Sam Okafor",
+        system_prompt="You are Sam Okafor.",
+        setting=SETTING,
+        lines=[member("Alex", "hi")],
+        max_messages=50,
+        max_chars=10_000,
+        stage=stage,
+    )
+
+    system = messages[0]["content"]
+    order = ["You are Sam Okafor.", "Thresh: a warden", "Sam: Hey hey!", "The party found a map.", "The Salty Gull"]
+    assert [system.index(part) for part in order] == sorted(system.index(part) for part in order)
+    assert system.index("The Salty Gull") < system.index("#tavern")
+    # Roles still alternate: the cues join the member's last turn, after it.
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[1]["content"] == "Alex: hi\n[Stay in character.]\n(What should happen now: A stranger walks in.)"
+
+
+def test_a_narrator_is_told_to_describe_and_never_to_play_the_players() -> None:
+    content = system_message("The Keeper", "You narrate.", SETTING, stage=Stage(narrator=True))
+
+    assert "narrator and game master" in content and "never speak or act for the players' characters" in content
+    assert "Reply as The Keeper only" not in content

@@ -546,7 +546,7 @@ async def test_a_job_an_earlier_release_left_queued_is_upgraded_to_maybe_sent(tm
         await database.close()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 7])
+@pytest.mark.parametrize("version", [1, 2, 3, 7, 8])
 async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_path: Path, version: int) -> None:
     import shutil
 
@@ -564,6 +564,8 @@ async def test_a_database_left_by_an_earlier_release_is_upgraded_in_place(tmp_pa
         assert len(sessions) == (1 if version >= 2 else 0)
         [stale] = await database.fetch_all("SELECT reply_stale FROM jobs")
         assert stale["reply_stale"] == 0
+        [traits] = await database.fetch_all("SELECT talkativeness, nsfw, card_json FROM personas")
+        assert (traits["talkativeness"], traits["nsfw"], traits["card_json"]) == (50, 0, None)
     finally:
         await database.close()
 

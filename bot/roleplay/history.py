@@ -39,6 +39,27 @@ class SettingNote:
     other_personas: Sequence[str]
 
 
+@dataclass(frozen=True)
+class Stage:
+    """What the table shares and the persona brings beyond its own prompt, each part already bounded.
+
+    The order follows SillyTavern's: the character (prompt, lore, examples) first, then where the
+    story stands (recap, scene), then the channel note; `after_history` and `cue` come after the
+    conversation, as the last thing the model reads.
+    """
+
+    scene: str = ""  # the channel's /scene
+    recap: str = ""  # the channel's last "previously on…"
+    lore: Sequence[str] = ()  # lorebook entries in force, in their insertion order
+    examples: str = ""  # the card's mes_example, placeholders filled
+    after_history: str = ""  # the card's post_history_instructions, placeholders filled
+    narrator: bool = False  # a game master: describes, never speaks for the players' characters
+    cue: str = ""  # /roleplay next's nudge, or what /scene narrate asks to happen
+
+
+NO_STAGE = Stage()
+
+
 def build_messages(
     *,
     persona_id: int,
@@ -49,6 +70,7 @@ def build_messages(
     max_messages: int,
     max_chars: int,
     max_prompt_chars: int | None = None,
+    stage: Stage = NO_STAGE,
 ) -> list[dict[str, str]]:
     """The system message, then the newest `lines` that fit `max_messages` and `max_chars`, as alternating turns.
 
@@ -60,21 +82,39 @@ def build_messages(
     # (an image, a sticker) still shows that they spoke, so it stays.
     spoken = [line for line in lines if line.content.strip() or line.persona_id != persona_id]
     turns = _newest_turns(spoken, persona_id, max_messages, max_chars)
-    system = system_message(persona_name, system_prompt, setting, max_prompt_chars=max_prompt_chars)
+    system = system_message(persona_name, system_prompt, setting, max_prompt_chars=max_prompt_chars, stage=stage)
     messages = [{"role": "system", "content": system}]
     if turns and turns[0][0] == "assistant":
         opening = OPENING_TURN_AFTER_CUT if len(turns) < len(spoken) else OPENING_TURN
         messages.append({"role": "user", "content": opening})
     for role, content in turns:
-        if messages[-1]["role"] == role:
-            messages[-1]["content"] += "\n" + content
-        else:
-            messages.append({"role": role, "content": content})
+        _add_turn(messages, role, content)
+    for note in (stage.after_history, cue_line(stage.cue)):
+        if note:
+            # After the conversation, as SillyTavern places them; joined to the last user turn so
+            # strict templates still see the roles alternate.
+            _add_turn(messages, "user", note)
     return messages
 
 
+def cue_line(cue: str) -> str:
+    return f"(What should happen now: {cue})" if cue else ""
+
+
+def _add_turn(messages: list[dict[str, str]], role: str, content: str) -> None:
+    if messages[-1]["role"] == role:
+        messages[-1]["content"] += "\n" + content
+    else:
+        messages.append({"role": role, "content": content})
+
+
 def system_message(
-    persona_name: str, system_prompt: str, setting: SettingNote, *, max_prompt_chars: int | None = None
+    persona_name: str,
+    system_prompt: str,
+    setting: SettingNote,
+    *,
+    max_prompt_chars: int | None = None,
+    stage: Stage = NO_STAGE,
 ) -> str:
     """The persona's own prompt (its first `max_prompt_chars` characters), then a note on where it is.
 
@@ -89,8 +129,15 @@ def system_message(
     if setting.other_personas:
         others = ", ".join(setting.other_personas)
         note.append(f"Other characters present: {others}. Their lines are theirs, not yours.")
+    if stage.narrator:
+        note += [
+            f"You are {persona_name}, the narrator and game master of this story.",
+            "Describe the world, what happens and the people the players meet; never speak or act for the "
+            "players' characters, and leave their choices to them.",
+        ]
+    else:
+        note.append(f"Reply as {persona_name} only, in character.")
     note += [
-        f"Reply as {persona_name} only, in character.",
         "Keep replies chat-sized: a few sentences.",
         "Do not start your reply with your name.",
         "Never mention anyone with @.",
@@ -98,7 +145,17 @@ def system_message(
     prompt = system_prompt.strip()
     if max_prompt_chars is not None:
         prompt = _keep_start(prompt, max_prompt_chars)
-    return f"{prompt}\n\n{' '.join(note)}" if prompt else " ".join(note)
+    parts = [prompt] if prompt else []
+    if stage.lore:
+        parts.append("What you know of this world:\n" + "\n".join(stage.lore))
+    if stage.examples:
+        parts.append(f"Examples of how {persona_name} speaks:\n{stage.examples}")
+    if stage.recap:
+        parts.append(f"Previously: {stage.recap}")
+    if stage.scene:
+        parts.append(f"The scene: {stage.scene}")
+    parts.append(" ".join(note))
+    return "\n\n".join(parts)
 
 
 def _keep_start(text: str, max_chars: int) -> str:

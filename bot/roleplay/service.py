@@ -20,7 +20,7 @@ from bot.roleplay.access import check_may_start_here, may_start, member_and_chan
 from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
-from bot.roleplay.history import ChannelLine
+from bot.roleplay.history import ChannelLine, Stage
 from bot.roleplay.natural.conductor import Heard
 from bot.roleplay.natural.service import NaturalRoleplay
 from bot.roleplay.notices import change_notice, deleted_notice
@@ -432,6 +432,10 @@ class RoleplayService:
         found = await self._store.persona_of_messages([reference.message_id])
         return found.get(reference.message_id)
 
+    async def _stage(self, channel: Speakable, session: Session, persona: Persona) -> Stage:
+        """What the table shares and the persona brings to this turn, beyond its own prompt."""
+        return Stage()
+
     def _request_turn(self, channel: Speakable, session: Session, *, greeting: bool = False) -> None:
         speaker = self._speaker
         if speaker is None:
@@ -446,7 +450,8 @@ class RoleplayService:
                     return  # stopped while waiting
                 here = self._active.in_channel(channel.id)
                 others = [s.persona_name for s in here if s.persona_id != current.persona_id]
-                await speaker.speak(channel, current, persona.system_prompt, others, greeting=greeting)
+                stage = await self._stage(channel, current, persona)
+                await speaker.speak(channel, current, persona.system_prompt, others, greeting=greeting, stage=stage)
                 heard = self._active.last_heard(channel.id)
                 if heard is not None:  # stored for a restart: when a member last spoke, not when the persona did
                     await self._store.touch(current.id, now=heard)

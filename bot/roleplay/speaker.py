@@ -13,7 +13,7 @@ import discord
 
 from bot.chat.client import ChatModel, ChatModelError
 from bot.clock import wall_clock
-from bot.roleplay.history import ChannelLine, SettingNote, build_messages
+from bot.roleplay.history import NO_STAGE, ChannelLine, SettingNote, Stage, build_messages
 from bot.roleplay.names import webhook_username
 from bot.roleplay.streaming import StreamPublisher
 from bot.roleplay.transcript import Transcripts
@@ -60,10 +60,17 @@ class Speaker:
         self._on_spoken = on_spoken  # told (channel id, session, text) of every line a persona finished
 
     async def speak(
-        self, channel: Speakable, session: Session, system_prompt: str, others: list[str], *, greeting: bool = False
+        self,
+        channel: Speakable,
+        session: Session,
+        system_prompt: str,
+        others: list[str],
+        *,
+        greeting: bool = False,
+        stage: Stage = NO_STAGE,
     ) -> None:
         """Run one turn of `session`'s persona in `channel`."""
-        messages = self.messages(channel, session, system_prompt, others)
+        messages = self.messages(channel, session, system_prompt, others, stage=stage)
         if greeting:
             # Roles must alternate for strict chat templates: join a trailing user turn rather than add one.
             if messages[-1]["role"] == "user":
@@ -102,7 +109,7 @@ class Speaker:
         self._remember(channel, session, publisher.text)
 
     def messages(
-        self, channel: Speakable, session: Session, system_prompt: str, others: list[str]
+        self, channel: Speakable, session: Session, system_prompt: str, others: list[str], *, stage: Stage = NO_STAGE
     ) -> list[dict[str, str]]:
         """What the model is sent for a turn: the prompt, a note on the setting, the conversation so far."""
         return build_messages(
@@ -116,6 +123,7 @@ class Speaker:
             max_messages=self._bounds.messages,
             max_chars=self._bounds.chars,
             max_prompt_chars=self._bounds.system_prompt_chars,
+            stage=stage,
         )
 
     async def post(self, channel: Speakable, session: Session, text: str) -> int:

@@ -45,5 +45,5 @@ def make(version: int) -> Path:
 
 
 if __name__ == "__main__":
-    for version in (1, 2, 3, 7):
+    for version in (1, 2, 3, 7, 8):
         print(make(version))  # noqa: T201
