@@ -432,11 +432,12 @@ class RoleplayService:
         found = await self._store.persona_of_messages([reference.message_id])
         return found.get(reference.message_id)
 
-    async def _stage(self, channel: Speakable, session: Session, persona: Persona) -> Stage:
+    async def _stage(self, channel: Speakable, session: Session, persona: Persona, *, cue: str = "") -> Stage:
         """What the table shares and the persona brings to this turn, beyond its own prompt."""
-        return Stage()
+        return Stage(cue=cue)
 
-    def _request_turn(self, channel: Speakable, session: Session, *, greeting: bool = False) -> None:
+    def _request_turn(self, channel: Speakable, session: Session, *, greeting: bool = False, cue: str = "") -> None:
+        """Ask for a turn of `session`'s persona; `cue` says what should happen in it (/roleplay next, a narrator)."""
         speaker = self._speaker
         if speaker is None:
             return
@@ -450,7 +451,7 @@ class RoleplayService:
                     return  # stopped while waiting
                 here = self._active.in_channel(channel.id)
                 others = [s.persona_name for s in here if s.persona_id != current.persona_id]
-                stage = await self._stage(channel, current, persona)
+                stage = await self._stage(channel, current, persona, cue=cue)
                 await speaker.speak(channel, current, persona.system_prompt, others, greeting=greeting, stage=stage)
                 heard = self._active.last_heard(channel.id)
                 if heard is not None:  # stored for a restart: when a member last spoke, not when the persona did
