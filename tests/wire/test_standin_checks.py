@@ -101,3 +101,28 @@ async def test_a_callback_after_discords_answer_window_is_refused_with_10062_and
     assert standin.late_callbacks_refused == 1
     assert (in_time.answered, late.answered) == (True, False)
     assert in_time.settled and late.settled  # neither is still waiting for the bot
+
+
+@pytest.mark.parametrize(("with_components", "kept"), [(True, True), (False, False)])
+async def test_a_webhook_message_keeps_its_button_only_when_with_components_is_asked(
+    with_components: bool, kept: bool
+) -> None:
+    standin = DiscordStandIn()
+    guild = standin.add_guild()
+    channel = standin.add_channel(guild, "general")
+    headers = {"Authorization": f"Bot {standin.token}"}
+    stop = {"type": 1, "components": [{"type": 2, "style": 4, "label": "Stop", "custom_id": "stop"}]}
+    async with serve(standin) as base, aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{base}{API_PREFIX}/channels/{channel.id}/webhooks", json={"name": "voices"}, headers=headers
+        ) as response:
+            webhook = await response.json()
+        query = f"?wait=true&with_components={str(with_components).lower()}"
+        async with session.post(
+            f"{base}{API_PREFIX}/webhooks/{webhook['id']}/{webhook['token']}{query}",
+            json={"content": "hello", "username": "Sam", "components": [stop]},
+        ) as response:
+            assert response.status == 200
+            posted = await response.json()
+
+    assert bool(standin.messages[int(posted["id"])].components) is kept

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from tests.wire.standin.constants import (
@@ -199,6 +200,9 @@ class InteractionRoutes(Messages):
         message = self._webhook_message(request)
         if isinstance(message, _Answer):
             return message
+        owner = self._token_owner(request)
+        if isinstance(owner, ChannelWebhook) and not _components_honoured(owner, request):
+            request = replace(request, json=_without_components(request.json or {}))
         return await self._edit(message, request)
 
     async def _delete_webhook_message(self, request: _Request) -> _Answer:
@@ -241,6 +245,8 @@ class InteractionRoutes(Messages):
         # A webhook's messages are authored by a pseudo-user: the webhook's id, the name it posted under.
         author = {**StandInUser(owner.id, username, bot=True).payload(), "discriminator": "0000"}
         message = self._new_message(channel_id, author=author, webhook_id=owner.id, application_id=owner.application_id)
+        if not _components_honoured(owner, request):
+            body = _without_components(body)
         self._apply_body(message, body, request.files, creating=True)
         self._store(message)
         await self._dispatch_message("MESSAGE_CREATE", message)
@@ -281,3 +287,13 @@ class InteractionRoutes(Messages):
         """A moderator deletes a channel webhook."""
         self.webhooks.pop(webhook.id, None)
         await self._notify()
+
+
+def _components_honoured(webhook: ChannelWebhook, request: _Request) -> bool:
+    """Discord ignores a channel webhook's `components` unless `with_components` is set, and then only
+    an application-owned webhook (one a bot created) may carry interactive ones such as buttons."""
+    return _truthy(request.query.get("with_components")) and webhook.application_id is not None
+
+
+def _without_components(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key != "components"}

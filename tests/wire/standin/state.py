@@ -21,6 +21,7 @@ from tests.wire.standin.constants import (
     BOT_PERMISSIONS,
     CHANNEL_PUBLIC_THREAD,
     CHANNEL_TEXT,
+    COMMAND_CHAT_INPUT,
     DEFAULT_HEARTBEAT_INTERVAL_MS,
     DEFAULT_TOKEN,
     EVERYONE_PERMISSIONS,
@@ -251,10 +252,13 @@ class StandInState(ABC):
             return None
         return self.messages.get(interaction.response_message_id)
 
-    def command(self, name: str, guild_id: int | None = None) -> dict[str, Any] | None:
-        """A synced top-level command: the guild's own first, then the global one."""
+    def command(
+        self, name: str, guild_id: int | None = None, *, kind: int = COMMAND_CHAT_INPUT
+    ) -> dict[str, Any] | None:
+        """A synced top-level command of that kind (slash, or a message's right-click menu): the guild's own
+        first, then the global one."""
         for command in [*self.guild_commands.get(guild_id or 0, []), *self.global_commands]:
-            if command["name"] == name and command.get("type", 1) == 1:
+            if command["name"] == name and command.get("type", COMMAND_CHAT_INPUT) == kind:
                 return command
         return None
 

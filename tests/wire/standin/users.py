@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from tests.wire.standin.constants import (
+    COMMAND_MESSAGE,
     INTERACTION_AUTOCOMPLETE,
     INTERACTION_COMMAND,
     INTERACTION_COMPONENT,
@@ -65,6 +66,24 @@ class ActingAsUsers(Messages):
             data["guild_id"] = command["guild_id"]
         if resolved:
             data["resolved"] = resolved
+        return await self._interact(INTERACTION_COMMAND, data, user=user, channel=channel)
+
+    async def send_message_command(
+        self, name: str, target: StoredMessage, *, user: StandInUser, channel: StandInChannel
+    ) -> InteractionRecord:
+        """A member right-clicks a message and picks an app's command (Apps → `name`)."""
+        command = self.command(name, channel.guild_id, kind=COMMAND_MESSAGE)
+        if command is None:
+            raise LookupError(f"message command {name!r} is not synced (yet)")
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": COMMAND_MESSAGE,
+            "target_id": str(target.id),
+            "resolved": {"messages": {str(target.id): target.payload(self._attachment_base())}},
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
         return await self._interact(INTERACTION_COMMAND, data, user=user, channel=channel)
 
     async def click_button(self, message: StoredMessage, custom_id: str, *, user: StandInUser) -> InteractionRecord:
