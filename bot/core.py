@@ -36,10 +36,11 @@ from storage.jobs import JobStore
 from storage.natural import NaturalStore
 from storage.personas import PersonaStore
 from storage.roleplay import RoleplayStore
+from storage.scenes import SceneStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts")
+EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts", "cogs.scene")
 
 
 class PersonaBot(commands.AutoShardedBot):
@@ -51,6 +52,7 @@ class PersonaBot(commands.AutoShardedBot):
     personas: PersonaStore
     casts: CastStore
     roleplay_store: RoleplayStore
+    scene_store: SceneStore
     enhancements: EnhancementService
     roleplay: RoleplayService
 
@@ -90,6 +92,7 @@ class PersonaBot(commands.AutoShardedBot):
         self.personas = PersonaStore(self.database)
         self.casts = CastStore(self.database)
         self.roleplay_store = RoleplayStore(self.database)
+        self.scene_store = SceneStore(self.database)
         # Humalike's connections, shared by starts and polls; starts take at most a share of them.
         self._http_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.humalike_max_connections)
@@ -138,6 +141,7 @@ class PersonaBot(commands.AutoShardedBot):
             settings=settings,
             turn_taking=self.turn_taking,
             natural_store=NaturalStore(self.database),
+            scenes=self.scene_store,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

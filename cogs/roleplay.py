@@ -40,7 +40,7 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
     @app_commands.guild_only()
     @app_commands.describe(
         persona="The saved persona who should speak here",
-        mode="mention: when named or replied to (default); always: every message; natural: when it is its moment",
+        mode="mention: when named (default); always: every message; natural: at its moment; narrator: game master",
     )
     async def start(self, interaction: discord.Interaction, persona: str, mode: RoleplayMode = "mention") -> None:
         """Make a saved persona speak in this channel."""

@@ -10,8 +10,9 @@ from storage.database import Database
 from storage.errors import IntegrityError
 
 # mention: answers when named, replied to or mentioned; always: answers every member message;
-# natural: Humalike's turn-taking decides when it joins in (bot/roleplay/natural/).
-RoleplayMode = Literal["mention", "always", "natural"]
+# natural: Humalike's turn-taking decides when it joins in (bot/roleplay/natural/); narrator: a game
+# master that answers only when named, replied to or called with /scene narrate (bot/roleplay/narrator.py).
+RoleplayMode = Literal["mention", "always", "natural", "narrator"]
 
 
 @dataclass(frozen=True)

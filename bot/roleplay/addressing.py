@@ -44,8 +44,8 @@ def addressed(
     named = personas_named(text, active)
     if named:
         return named
-    if mentions_bot:
-        return _last_speaker_or_newest(active, last_speaker)
+    if mentions_bot:  # a narrator answers only to its name (or /scene narrate), not to the bot's
+        return _last_speaker_or_newest([persona for persona in active if persona.mode != "narrator"], last_speaker)
     return _last_speaker_or_newest([persona for persona in active if persona.mode == "always"], last_speaker)
 
 

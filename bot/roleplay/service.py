@@ -21,9 +21,11 @@ from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
 from bot.roleplay.history import ChannelLine, Stage
+from bot.roleplay.narrator import NEXT_CUE, NO_NARRATOR, OPENING_CUE, channel_narrator
 from bot.roleplay.natural.conductor import Heard
 from bot.roleplay.natural.service import NaturalRoleplay
 from bot.roleplay.notices import change_notice, deleted_notice
+from bot.roleplay.scenes import SceneBoard, preview
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import HistoryBounds, Speaker
 from bot.roleplay.transcript import Transcripts
@@ -35,6 +37,7 @@ from storage.models import Persona
 from storage.natural import NaturalStore
 from storage.personas import PersonaStore
 from storage.roleplay import AlreadyActive, RoleplayMode, RoleplayStore, Session, TooManyActive
+from storage.scenes import SceneStore
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,11 @@ class RoleplayService:
         settings: Settings,
         turn_taking: TurnTakingClient | None = None,
         natural_store: NaturalStore | None = None,
+        scenes: SceneStore | None = None,
     ) -> None:
         self._client = client
+        self.chat = chat  # also writes /scene recap
+        self.scenes = SceneBoard(scenes)  # every turn's scene and recap, cached per channel
         self._store = store
         self._personas = personas
         self._settings = settings
@@ -132,6 +138,7 @@ class RoleplayService:
         """Every channel any in-memory map holds something for: those with an active session, no other."""
         held = self._active.channels() | self._transcripts.channels() | self._turns.channels()
         held |= self._bot_turns.channels() | self._to_read_back | self._webhooks.channels()
+        held |= self.scenes.channels()
         if self.natural is not None:
             held |= self.natural.channels()
         if self._speaker is not None:
@@ -198,13 +205,42 @@ class RoleplayService:
             "mention": "Say a name or reply to one of them to talk",
             "always": "They answer every message here",
             "natural": "They join in when it is their moment, and always when named or replied to",
+            "narrator": "The narrator speaks when named, replied to or called with `/scene narrate`",
         }[mode]
         verb = "joins" if len(sessions) == 1 else "join"
         await answer(
             interaction, f"🎭 {bold_names(sessions)} {verb} {channel.mention}. {talk}; `/roleplay stop` ends it."
         )
         for session in sessions:
-            self._request_turn(channel, session, greeting=True)
+            if session.mode == "narrator":
+                await self._open_as_narrator(channel, session)
+            else:
+                self._request_turn(channel, session, greeting=True)
+
+    async def _open_as_narrator(self, channel: Speakable, session: Session) -> None:
+        """A narrator's first turn sets the channel's scene, when it has one; else it waits to be called."""
+        if (await self.scenes.table(channel.guild.id, channel.id)).scene:
+            self._request_turn(channel, session, cue=OPENING_CUE)
+
+    async def narrate(self, interaction: discord.Interaction, cue: str) -> None:
+        """/scene narrate: the channel's narrator takes a turn now, `cue` saying what should happen in it."""
+        if self._speaker is None:
+            raise UserFacingError(NO_MODEL)
+        member, channel = member_and_channel(interaction)
+        narrator = channel_narrator(self._active.in_channel(channel.id))
+        if narrator is None:
+            raise UserFacingError(NO_NARRATOR)
+        if narrator.started_by != member.id and not may_start(
+            member, await self._store.guild_settings(member.guild.id)
+        ):
+            raise UserFacingError(
+                "Only whoever brought the narrator in, or a member who may start roleplay, can call on it."
+            )
+        cue = cue.strip()
+        asked = f": “{discord.utils.escape_markdown(preview(cue))}”" if cue else "."
+        name = discord.utils.escape_markdown(narrator.persona_name)
+        await answer(interaction, f"🎲 {member.mention} calls on **{name}**{asked}")
+        self._request_turn(channel, narrator, cue=cue or NEXT_CUE)
 
     async def stop(self, interaction: discord.Interaction, persona: Persona | None) -> list[Session]:
         """End `persona` (or every persona) in this channel, as far as the member may; the sessions ended."""
@@ -311,6 +347,7 @@ class RoleplayService:
         self._turns.forget(channel_id)
         self._bot_turns.forget(channel_id)
         self._to_read_back.discard(channel_id)
+        self.scenes.forget(channel_id)
         if self._speaker is not None:
             self._speaker.forget(channel_id)
         # A thread speaks through its parent's webhook: drop that too, unless the parent itself is in use
@@ -434,7 +471,8 @@ class RoleplayService:
 
     async def _stage(self, channel: Speakable, session: Session, persona: Persona, *, cue: str = "") -> Stage:
         """What the table shares and the persona brings to this turn, beyond its own prompt."""
-        return Stage(cue=cue)
+        table = await self.scenes.table(channel.guild.id, channel.id)
+        return Stage(scene=table.scene, recap=table.recap, narrator=session.mode == "narrator", cue=cue)
 
     def _request_turn(self, channel: Speakable, session: Session, *, greeting: bool = False, cue: str = "") -> None:
         """Ask for a turn of `session`'s persona; `cue` says what should happen in it (/roleplay next, a narrator)."""
