@@ -207,7 +207,8 @@ def test_v1_card_in_the_sillytavern_style() -> None:
     assert "Aria is a ship's navigator who teases the user." in persona.system_prompt
     assert "## Personality\ncurious, dry" in persona.system_prompt
     assert "## Scenario\nthe user boards Aria's ship." in persona.system_prompt
-    assert "the user: Where to?\nAria: North." in persona.system_prompt
+    assert "Where to?" not in persona.system_prompt  # the examples are the card's, given at each turn
+    assert persona.card_data is not None and persona.card_data["mes_example"] == card["mes_example"]
     assert "{{" not in persona.system_prompt + persona.markdown + persona.sketch
     assert persona.markdown.startswith("Aria is a ship's navigator")
     assert "## Personality" in persona.markdown and "## Scenario" in persona.markdown
