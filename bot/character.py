@@ -12,6 +12,7 @@ the wrong type is treated as absent, never as an error, since the card was accep
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -74,8 +75,8 @@ class Scan:
     @classmethod
     def of(cls, lines: Iterable[str]) -> Scan:
         text = "\n".join(lines)
-        lowered = text.lower()
-        return cls(text, lowered, frozenset(_WORD.findall(text)), frozenset(_WORD.findall(lowered)))
+        words = frozenset(_WORD.findall(text))
+        return cls(text, text.lower(), words, frozenset(map(str.lower, words)))
 
 
 def _has_phrase(text: str, phrase: str) -> bool:
@@ -146,11 +147,53 @@ def _placement(entry: LoreEntry) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class KeyIndex:
+    """Which keyed entries each key points to, so a turn looks up the words it has, not every entry."""
+
+    by_word: dict[str, tuple[int, ...]]  # one-word keys, lowercased -> positions in `Lorebook.keyed`
+    by_cased_word: dict[str, tuple[int, ...]]  # one-word keys of case-sensitive entries, as written
+    phrases: tuple[tuple[str, bool, int], ...]  # (phrase, case-sensitive, position) for the other keys
+
+    @classmethod
+    def of(cls, keyed: Sequence[LoreEntry]) -> KeyIndex:
+        by_word: dict[str, list[int]] = {}
+        by_cased_word: dict[str, list[int]] = {}
+        phrases = []
+        for position, entry in enumerate(keyed):
+            keys = entry.keys
+            for word in keys.words:
+                (by_cased_word if keys.case_sensitive else by_word).setdefault(word, []).append(position)
+            phrases += [(phrase, keys.case_sensitive, position) for phrase in keys.phrases]
+        return cls(
+            {word: tuple(positions) for word, positions in by_word.items()},
+            {word: tuple(positions) for word, positions in by_cased_word.items()},
+            tuple(phrases),
+        )
+
+    def candidates(self, scan: Scan) -> set[int]:
+        """Positions of the entries one of whose keys is in `scan`."""
+        found: set[int] = set()
+        for word in self.by_word.keys() & scan.lowered_words:
+            found.update(self.by_word[word])
+        if self.by_cased_word:
+            for word in self.by_cased_word.keys() & scan.words:
+                found.update(self.by_cased_word[word])
+        for phrase, case_sensitive, position in self.phrases:
+            if position not in found and _has_phrase(scan.text if case_sensitive else scan.lowered, phrase):
+                found.add(position)
+        return found
+
+
+EMPTY_INDEX = KeyIndex({}, {}, ())
+
+
+@dataclass(frozen=True)
 class Lorebook:
     """A card's `character_book`, its entries sorted once by rank, split into constant and keyed."""
 
     constant: tuple[LoreEntry, ...]  # enabled and constant, by rank
     keyed: tuple[LoreEntry, ...]  # enabled, with keys, not constant, by rank
+    index: KeyIndex  # of `keyed`
     scan_depth: int
     budget_chars: int | None  # the book's own token_budget, in characters
     recursive: bool
@@ -168,11 +211,13 @@ class Lorebook:
             if (entry := _entry(raw, index)) is not None
         ]
         enabled = [entry for entry in entries if entry.enabled]
+        keyed = tuple(sorted((e for e in enabled if not e.constant and e.keys), key=_rank))
         depth = _integer(book.get("scan_depth"))
         budget = _integer(book.get("token_budget"))
         return cls(
             constant=tuple(sorted((e for e in enabled if e.constant), key=_rank)),
-            keyed=tuple(sorted((e for e in enabled if not e.constant and e.keys), key=_rank)),
+            keyed=keyed,
+            index=KeyIndex.of(keyed),
             scan_depth=min(depth, MAX_SCAN_DEPTH) if depth is not None and depth > 0 else DEFAULT_SCAN_DEPTH,
             budget_chars=budget * CHARS_PER_TOKEN if budget is not None and budget > 0 else None,
             recursive=book.get("recursive_scanning") is True,
@@ -202,22 +247,29 @@ class Lorebook:
 
     def _triggered(self, lines: Sequence[str]) -> list[LoreEntry]:
         """Keyed entries whose keys are in view, by rank; with recursion, also those named by these."""
-        scan = Scan.of(lines)
-        found = {entry.index for entry in self.keyed if entry.triggered(scan)}
+        found = self._found_in(Scan.of(lines), set())
         if self.recursive:
-            scanned = found | {entry.index for entry in self.constant}
-            texts = [e.content for e in (*self.constant, *self.keyed) if e.index in scanned]
+            texts = [entry.content for entry in self.constant] + [self.keyed[position].content for position in found]
             for _ in range(MAX_RECURSION):
                 if not texts:
                     break
-                scan = Scan.of(texts)
-                new = [entry for entry in self.keyed if entry.index not in found and entry.triggered(scan)]
-                found.update(entry.index for entry in new)
-                texts = [entry.content for entry in new]
-        return [entry for entry in self.keyed if entry.index in found]
+                new = self._found_in(Scan.of(texts), found)
+                found |= new
+                texts = [self.keyed[position].content for position in new]
+        return [self.keyed[position] for position in sorted(found)]
+
+    def _found_in(self, scan: Scan, known: set[int]) -> set[int]:
+        """Positions of the entries `scan` triggers, but those `known` already."""
+        return {
+            position
+            for position in self.index.candidates(scan) - known
+            if not (entry := self.keyed[position]).selective
+            or not entry.secondary_keys
+            or entry.secondary_keys.found_in(scan)
+        }
 
 
-EMPTY_LOREBOOK = Lorebook((), (), DEFAULT_SCAN_DEPTH, None, False, 0, 0)
+EMPTY_LOREBOOK = Lorebook((), (), EMPTY_INDEX, DEFAULT_SCAN_DEPTH, None, False, 0, 0)
 
 
 def _entry(raw: object, index: int) -> LoreEntry | None:
@@ -299,20 +351,29 @@ class Character:
 
     def example_dialogue(self, *, char: str, user: str) -> str:
         """`mes_example` filled, its `<START>`-separated conversations apart by a blank line, bounded."""
-        if not self.examples:
-            return ""
-        blocks = [block.strip() for block in _START.split(fill(self.examples, char=char, user=user))]
-        return keep_start("\n\n".join(block for block in blocks if block), MAX_EXAMPLES_CHARS)
+        return _example_dialogue(self.examples, char, user) if self.examples else ""
 
     def after_history(self, *, char: str, user: str) -> str:
         """`post_history_instructions` filled (its `{{original}}` is empty here), bounded."""
-        text = _ORIGINAL.sub("", self.post_history).strip() if "{" in self.post_history else self.post_history
-        return keep_start(fill(text, char=char, user=user), MAX_AFTER_HISTORY_CHARS)
+        return _after_history(self.post_history, char, user) if self.post_history else ""
 
     def lore(self, lines: Sequence[str], *, char: str, user: str, budget_chars: int) -> list[str]:
         """The lorebook entries in force after `lines`, filled, in insertion order."""
         entries = self.lorebook.select(lines, budget_chars=budget_chars)
         return [fill(entry.content, char=char, user=user) for entry in entries]
+
+
+# Every turn asks again with the same names: the filled text is remembered (a few kB each at most).
+@functools.lru_cache(maxsize=256)
+def _example_dialogue(examples: str, char: str, user: str) -> str:
+    blocks = [block.strip() for block in _START.split(fill(examples, char=char, user=user))]
+    return keep_start("\n\n".join(block for block in blocks if block), MAX_EXAMPLES_CHARS)
+
+
+@functools.lru_cache(maxsize=256)
+def _after_history(post_history: str, char: str, user: str) -> str:
+    text = _ORIGINAL.sub("", post_history).strip()
+    return keep_start(fill(text, char=char, user=user), MAX_AFTER_HISTORY_CHARS)
 
 
 def card_summary(data: dict[str, Any] | None) -> str | None:
