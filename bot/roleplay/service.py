@@ -173,9 +173,10 @@ class RoleplayService:
         member, channel = member_and_channel(interaction)
         if any(persona.guild_id != member.guild.id for persona in personas):
             raise UserFacingError("That persona belongs to another server.")
-        openings = {p.id: self._characters.opening(p, greeting, user=member.display_name) for p in personas}
         check_may_start_here(member, channel, await self._store.guild_settings(member.guild.id))
         check_can_speak(channel, member.guild.me)
+        # Which greeting each persona enters with: refused now if the card has no such greeting.
+        openings = {p.id: self._characters.opening(p, greeting, user=member.display_name) for p in personas}
         # Made now, so a refusal is told now and not at the first word; may wait on Discord's limits.
         await in_time(interaction, self._webhooks.get(channel))
         here = {s.persona_id for s in self._active.in_channel(channel.id)}
