@@ -8,6 +8,11 @@ and V3 (`data` under a `spec`), as JSON or embedded in a PNG: base64 of the
 JSON in a text chunk named `chara` (V2) or `ccv3` (V3, preferred when both are
 there), in `tEXt`, `zTXt` or `iTXt`.
 
+A card from another tool is kept whole (`CardPersona.card_data`, its `data` object): greetings,
+lorebook, examples and every field we do not read (bot/character.py uses them). Its export is that
+same object with our extension merged in, so a card goes out as it came in; the extension then says
+`"card": true`, and importing it again keeps the card data without our extension.
+
 Uploads are untrusted: every size is bounded before the work it would cost,
 and any problem is a `CardError` whose message the member can act on. Nothing
 half-read escapes: `import_card` returns a whole `CardPersona` or raises.
@@ -17,13 +22,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import math
 import re
 import struct
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot import discord_limits
@@ -70,7 +76,7 @@ V1_ALIASES = {
     "mes_example": ("mes_example", "example_dialogue"),
 }
 
-# What we read from another tool's card; greetings and lorebooks have no place in a persona.
+# What we read from another tool's card into the persona's prompt; the rest of the card is kept as it is.
 PROMPT_KEYS = ("description", "personality", "scenario", "mes_example", "system_prompt")
 
 # Keys under a card's `extensions` that only one tool writes, to say which tool a card came from.
@@ -109,6 +115,8 @@ class CardPersona:
     tags: tuple[str, ...]
     # Where it came from when it was not made on Humalike: "Imported from a Character Card V2 (SillyTavern)".
     origin: str | None = None
+    # A card's own `data` object, kept whole (without our extension); None when not from a card.
+    card_data: dict[str, Any] | None = None
 
 
 class CardError(Exception):
@@ -123,7 +131,12 @@ class CardError(Exception):
 
 
 def export_card(persona: CardPersona) -> dict[str, Any]:
-    """The persona as a Character Card V2, with our own data under `extensions.humalike`."""
+    """The persona as a Character Card V2, with our own data under `extensions.humalike`.
+
+    A persona from a card gives that card's data back as it was, our extension merged in.
+    """
+    if persona.card_data is not None:
+        return {"spec": SPEC_V2, "spec_version": SPEC_V2_VERSION, "data": _card_data_with_ours(persona)}
     return {
         "spec": SPEC_V2,
         "spec_version": SPEC_V2_VERSION,
@@ -142,18 +155,41 @@ def export_card(persona: CardPersona) -> dict[str, Any]:
             "tags": list(persona.tags),
             "creator": persona.creator or "",
             "character_version": "1",
-            "extensions": {
-                CARD_EXTENSION_KEY: {
-                    "markdown": persona.markdown,
-                    "fields": dict(persona.fields),
-                    "sketch": persona.sketch,
-                    "grounding": persona.grounding,
-                    "persona_id": persona.humalike_persona_id,
-                    **({"origin": persona.origin} if persona.origin else {}),
-                }
-            },
+            "extensions": {CARD_EXTENSION_KEY: _our_extension(persona)},
         },
     }
+
+
+def _our_extension(persona: CardPersona) -> dict[str, Any]:
+    return {
+        "markdown": persona.markdown,
+        "fields": dict(persona.fields),
+        "sketch": persona.sketch,
+        "grounding": persona.grounding,
+        "persona_id": persona.humalike_persona_id,
+        **({"origin": persona.origin} if persona.origin else {}),
+    }
+
+
+def _card_data_with_ours(persona: CardPersona) -> dict[str, Any]:
+    """The kept card data, unchanged but for our extension, which carries what the card's fields do not.
+
+    The persona's name and prompt go in our extension, not over the card's `name` and `system_prompt`:
+    our prompt is built from the card's description, and would repeat it in the tool the card goes to.
+    """
+    assert persona.card_data is not None
+    data = copy.deepcopy(persona.card_data)
+    extensions = data.get("extensions")
+    data["extensions"] = {
+        **(extensions if isinstance(extensions, dict) else {}),
+        CARD_EXTENSION_KEY: {
+            **_our_extension(persona),
+            "card": True,
+            "name": persona.name,
+            "system_prompt": persona.system_prompt,
+        },
+    }
+    return data
 
 
 def export_card_json(persona: CardPersona) -> bytes:
@@ -186,8 +222,21 @@ def import_card(data: bytes, filename: str) -> CardPersona:
     extension = fields.get("extensions")
     ours = extension.get(CARD_EXTENSION_KEY) if isinstance(extension, dict) else None
     if ours is not None:
-        return _restore_exported(fields, ours)
-    return _from_other_tool(fields, card_format(card))
+        restored = _restore_exported(fields, ours)
+        # Only a card we exported from a card carries one; a persona made on Humalike has none.
+        return replace(restored, card_data=kept_card_data(fields)) if ours.get("card") is True else restored
+    return replace(_from_other_tool(fields, card_format(card)), card_data=kept_card_data(fields))
+
+
+def kept_card_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """The card's data as it came, less our own extension; `extensions` is always there, as V2 requires."""
+    data = dict(fields)
+    extensions = data.get("extensions")
+    if isinstance(extensions, dict):
+        data["extensions"] = {key: value for key, value in extensions.items() if key != CARD_EXTENSION_KEY}
+    elif extensions is None:
+        data["extensions"] = {}
+    return data
 
 
 def read_card_object(data: bytes, filename: str) -> dict[str, Any]:
@@ -385,9 +434,11 @@ def _restore_exported(fields: dict[str, Any], ours: object) -> CardPersona:
     if not isinstance(persona_fields, dict):
         raise _damaged_extension("its “fields” should be an object of texts")
     persona_id = ours.get("persona_id")
+    # A card kept whole has the persona's own name and prompt in our extension (see export_card).
+    where = ours if ours.get("card") is True else fields
     texts = {
-        "name": card_text(fields.get("name"), "name"),
-        "system_prompt": card_text(fields.get("system_prompt"), "system_prompt"),
+        "name": card_text(where.get("name"), "name"),
+        "system_prompt": card_text(where.get("system_prompt"), "system_prompt"),
         "markdown": card_text(ours.get("markdown"), "markdown"),
         "sketch": card_text(ours.get("sketch"), "sketch"),
         "grounding": card_text(ours.get("grounding"), "grounding").strip() or "off",
@@ -479,6 +530,8 @@ def origin_of(format_name: str, extensions: object, creator: str) -> str:
 def system_prompt_for(name: str, parts: Mapping[str, str]) -> str:
     """The card's own system prompt (its `{{original}}` already filled in), then who the character is.
 
+    The example dialogue is not in it: it is kept with the card and given at each turn, with the
+    names of that turn (bot/character.py), as SillyTavern gives it apart from the description.
     In SillyTavern a card's `system_prompt` replaces the frontend's main prompt,
     and the description still follows it; here the system prompt is all the chat
     model sees, so the character's sections always follow.
@@ -491,7 +544,6 @@ def system_prompt_for(name: str, parts: Mapping[str, str]) -> str:
             ("description", "Description"),
             ("personality", "Personality"),
             ("scenario", "Scenario"),
-            ("mes_example", "Example dialogue"),
         )
         if parts.get(key, "").strip()
     ]

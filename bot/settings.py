@@ -75,6 +75,8 @@ class Settings(StorageSettings):
     roleplay_history_chars: int = Field(8000, ge=200)
     # The most of a persona's system prompt the model is sent each turn (its beginning is kept).
     roleplay_system_prompt_chars: int = Field(24000, ge=200)
+    # The most of a card's lorebook a turn's prompt holds, in characters (bot/character.py).
+    roleplay_lore_chars: int = Field(3000, ge=0)
     roleplay_answer_other_bots: bool = False
     # Answers to bots and webhooks in a row, with no member in between, before personas wait for a member:
     # two bots that answer each other would otherwise talk forever, one model call a line.

@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot import discord_limits
 from bot.cards import MAX_PNG_BYTES, CardError, CardPersona, export_card_json, import_card
+from bot.character import card_summary
 from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.enhance.render import persona_card_embed, sheet_file, sheet_filename
@@ -49,6 +50,7 @@ def card_of(persona: Persona) -> CardPersona:
         creator=persona.creator_name,
         tags=(),
         origin=persona.origin,
+        card_data=persona.card_data,  # a card's own data goes back out as it came in
     )
 
 
@@ -231,8 +233,12 @@ class Personas(commands.GroupCog, group_name="persona"):
         sheet = sheet_file(persona)
         view = discord.ui.View(timeout=None)
         view.add_item(RoleplayButton(persona.id, persona.name))
+        embed = persona_card_embed(persona)
+        summary = card_summary(persona.card_data)
+        if summary is not None:
+            embed.add_field(name="From its card", value=summary, inline=False)
         await interaction.response.send_message(
-            embed=persona_card_embed(persona),
+            embed=embed,
             file=discord.File(io.BytesIO(sheet.content), filename=sheet.filename),
             view=view,
         )
@@ -338,6 +344,7 @@ class Personas(commands.GroupCog, group_name="persona"):
                 grounding=imported.grounding,
                 created_at=wall_clock(),
                 origin=imported.origin,
+                card_data=imported.card_data,
             )
         )
         note = ""

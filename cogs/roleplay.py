@@ -20,6 +20,8 @@ from storage.roleplay import GuildRoleplaySettings, RoleplayMode
 IDLE_CHECK_SECONDS = 60
 # How often records of old persona messages are pruned (the first run is at start-up).
 PRUNE_MESSAGES_HOURS = 1
+# The highest greeting number offered; cards have a handful of alternates, rarely a dozen.
+MAX_GREETING = 100
 
 
 class Roleplay(commands.GroupCog, group_name="roleplay"):
@@ -41,13 +43,20 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
     @app_commands.describe(
         persona="The saved persona who should speak here",
         mode="mention: when named (default); always: every message; natural: at its moment; narrator: game master",
+        greeting="A persona from a character card: 0 its first message (default), 1 or more an alternate greeting",
     )
-    async def start(self, interaction: discord.Interaction, persona: str, mode: RoleplayMode = "mention") -> None:
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        persona: str,
+        mode: RoleplayMode = "mention",
+        greeting: app_commands.Range[int, 0, MAX_GREETING] | None = None,
+    ) -> None:
         """Make a saved persona speak in this channel."""
         if interaction.guild_id is None:
             raise UserFacingError("Roleplay happens in a server's text channels and threads.")
         found = await resolve_persona(self.bot.personas, interaction.guild_id, persona)
-        await self.bot.roleplay.begin(interaction, [found], mode)
+        await self.bot.roleplay.begin(interaction, [found], mode, greeting=greeting)
 
     @start.autocomplete("persona")
     async def _persona_autocomplete(

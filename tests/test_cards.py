@@ -8,6 +8,7 @@ import json
 import random
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,7 +208,8 @@ def test_v1_card_in_the_sillytavern_style() -> None:
     assert "Aria is a ship's navigator who teases the user." in persona.system_prompt
     assert "## Personality\ncurious, dry" in persona.system_prompt
     assert "## Scenario\nthe user boards Aria's ship." in persona.system_prompt
-    assert "the user: Where to?\nAria: North." in persona.system_prompt
+    assert "Where to?" not in persona.system_prompt  # the examples are the card's, given at each turn
+    assert persona.card_data is not None and persona.card_data["mes_example"] == card["mes_example"]
     assert "{{" not in persona.system_prompt + persona.markdown + persona.sketch
     assert persona.markdown.startswith("Aria is a ship's navigator")
     assert "## Personality" in persona.markdown and "## Scenario" in persona.markdown
@@ -762,3 +764,57 @@ def test_where_an_imported_persona_came_from_survives_export_and_import() -> Non
     persona = make_persona(origin="Imported from a Character Card V2 (SillyTavern) by Rook")
 
     assert import_card(export_card_json(persona), "x.json") == persona
+
+
+# --- a card kept whole ----------------------------------------------------------------------------
+
+SERAPHINA_FILE = Path(__file__).parent / "data" / "seraphina.json"
+
+
+@pytest.mark.parametrize("kind", ["json", "png"])
+def test_a_card_from_another_tool_is_kept_whole(kind: str) -> None:
+    raw = SERAPHINA_FILE.read_bytes()
+    data = png(text_chunk("chara", base64.b64encode(raw))) if kind == "png" else raw
+
+    persona = import_card(data, f"seraphina.{kind}")
+
+    assert persona.card_data == json.loads(raw)["data"]
+
+
+def test_a_kept_card_is_exported_unchanged_but_for_our_extension_and_comes_back_the_same() -> None:
+    original = json.loads(SERAPHINA_FILE.read_bytes())["data"]
+    persona = import_card(SERAPHINA_FILE.read_bytes(), "seraphina.json")
+
+    card = export_card(persona)
+    again = import_card(export_card_json(persona), "seraphina.card.json")
+
+    assert card["spec"] == "chara_card_v2"
+    ours = card["data"]["extensions"].pop(CARD_EXTENSION_KEY)
+    assert card["data"] == original
+    assert ours["card"] is True and ours["name"] == "Seraphina" and ours["system_prompt"] == persona.system_prompt
+    assert again == persona
+    assert json.dumps(again.card_data) == json.dumps(persona.card_data)
+
+
+def test_a_renamed_card_persona_keeps_its_new_name_and_prompt_in_our_extension() -> None:
+    persona = import_card(SERAPHINA_FILE.read_bytes(), "seraphina.json")
+    changed = make_persona(**{**persona.__dict__, "name": "Sera", "system_prompt": "You are Sera."})
+
+    again = import_card(export_card_json(changed), "sera.json")
+
+    assert (again.name, again.system_prompt) == ("Sera", "You are Sera.")
+    assert again.card_data == persona.card_data and again.card_data is not None
+    assert again.card_data["name"] == "Seraphina"
+
+
+def test_a_card_without_extensions_is_kept_with_empty_ones_so_it_comes_back_the_same() -> None:
+    persona = import_card(as_json(v2_card(name="Mo", description="A librarian.", first_mes="Shh.")), "mo.json")
+
+    again = import_card(export_card_json(persona), "mo.json")
+
+    assert persona.card_data == {"name": "Mo", "description": "A librarian.", "first_mes": "Shh.", "extensions": {}}
+    assert again.card_data == persona.card_data
+
+
+def test_a_persona_made_on_humalike_has_no_card_data_after_a_round_trip() -> None:
+    assert import_card(export_card_json(SAM), "sam.json").card_data is None

@@ -20,6 +20,7 @@ from bot.roleplay.access import check_may_start_here, may_start, member_and_chan
 from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
+from bot.roleplay.characters import Characters
 from bot.roleplay.history import ChannelLine, Stage
 from bot.roleplay.narrator import NEXT_CUE, NO_NARRATOR, OPENING_CUE, channel_narrator
 from bot.roleplay.natural.conductor import Heard
@@ -78,6 +79,7 @@ class RoleplayService:
         self._transcripts = Transcripts()
         self._turns = TurnQueue(settings.roleplay_channel_cooldown_seconds)
         self._bot_turns = BotTurns(settings.roleplay_max_bot_turns)
+        self._characters = Characters(lore_chars=settings.roleplay_lore_chars)
         bounds = HistoryBounds(
             settings.roleplay_history_messages, settings.roleplay_history_chars, settings.roleplay_system_prompt_chars
         )
@@ -147,7 +149,7 @@ class RoleplayService:
 
     def held_personas(self) -> set[int]:
         """Every persona kept in memory: those speaking somewhere, no other."""
-        return self._active.cached_personas()
+        return self._active.cached_personas() | self._characters.personas()
 
     async def prune_messages(self) -> int:
         """Forget which persona sent messages older than ROLEPLAY_MESSAGE_RETENTION_DAYS; how many."""
@@ -159,8 +161,18 @@ class RoleplayService:
 
     # --- Starting and ending --------------------------------------------------------------------
 
-    async def begin(self, interaction: discord.Interaction, personas: list[Persona], mode: RoleplayMode) -> None:
-        """Start every one of `personas` speaking where `interaction` happened (a cast at once), or none."""
+    async def begin(
+        self,
+        interaction: discord.Interaction,
+        personas: list[Persona],
+        mode: RoleplayMode,
+        *,
+        greeting: int | None = None,
+    ) -> None:
+        """Start every one of `personas` speaking where `interaction` happened (a cast at once), or none.
+
+        A persona from a card enters with its card's greeting (`greeting`: which one), others with their own words.
+        """
         if self._speaker is None:
             raise UserFacingError(NO_MODEL)
         if mode == "natural" and self.natural is None:
@@ -170,6 +182,8 @@ class RoleplayService:
             raise UserFacingError("That persona belongs to another server.")
         check_may_start_here(member, channel, await self._store.guild_settings(member.guild.id))
         check_can_speak(channel, member.guild.me)
+        # Which greeting each persona enters with: refused now if the card has no such greeting.
+        openings = {p.id: self._characters.opening(p, greeting, user=member.display_name) for p in personas}
         # Made now, so a refusal is told now and not at the first word; may wait on Discord's limits.
         await in_time(interaction, self._webhooks.get(channel))
         here = {s.persona_id for s in self._active.in_channel(channel.id)}
@@ -212,10 +226,11 @@ class RoleplayService:
             interaction, f"🎭 {bold_names(sessions)} {verb} {channel.mention}. {talk}; `/roleplay stop` ends it."
         )
         for session in sessions:
-            if session.mode == "narrator":
+            opening = openings.get(session.persona_id, "")
+            if session.mode == "narrator" and not opening:
                 await self._open_as_narrator(channel, session)
             else:
-                self._request_turn(channel, session, greeting=True)
+                self._request_turn(channel, session, greeting=True, opening=opening)
 
     async def _open_as_narrator(self, channel: Speakable, session: Session) -> None:
         """A narrator's first turn sets the channel's scene, when it has one; else it waits to be called."""
@@ -320,6 +335,7 @@ class RoleplayService:
             await self.natural.unseat(session)
         if self._active.remove(session):
             self._forget_channel(session.channel_id)
+        self._characters.keep_only(self._active.cached_personas())
 
     async def _fall_back_to_mention(self, session: Session) -> None:
         """A natural persona goes on in mention mode (turn-taking refused it, or is not set up)."""
@@ -472,10 +488,29 @@ class RoleplayService:
     async def _stage(self, channel: Speakable, session: Session, persona: Persona, *, cue: str = "") -> Stage:
         """What the table shares and the persona brings to this turn, beyond its own prompt."""
         table = await self.scenes.table(channel.guild.id, channel.id)
-        return Stage(scene=table.scene, recap=table.recap, narrator=session.mode == "narrator", cue=cue)
+        starter = channel.guild.get_member(session.started_by)
+        card = self._characters.stage(
+            persona,
+            self._transcripts.since(channel.id, session.started_at),
+            starter=starter.display_name if starter is not None else "",
+        )
+        return Stage(
+            scene=table.scene,
+            recap=table.recap,
+            lore=card.lore,
+            examples=card.examples,
+            after_history=card.after_history,
+            narrator=session.mode == "narrator",
+            cue=cue,
+        )
 
-    def _request_turn(self, channel: Speakable, session: Session, *, greeting: bool = False, cue: str = "") -> None:
-        """Ask for a turn of `session`'s persona; `cue` says what should happen in it (/roleplay next, a narrator)."""
+    def _request_turn(
+        self, channel: Speakable, session: Session, *, greeting: bool = False, cue: str = "", opening: str = ""
+    ) -> None:
+        """Ask for a turn of `session`'s persona; `cue` says what should happen in it (/roleplay next, a narrator).
+
+        `opening`: a card's greeting, said as written instead of a greeting from the chat model.
+        """
         speaker = self._speaker
         if speaker is None:
             return
@@ -489,13 +524,17 @@ class RoleplayService:
                     return  # stopped while waiting
                 here = self._active.in_channel(channel.id)
                 others = [s.persona_name for s in here if s.persona_id != current.persona_id]
-                stage = await self._stage(channel, current, persona, cue=cue)
-                await speaker.speak(channel, current, persona.system_prompt, others, greeting=greeting, stage=stage)
+                if opening:
+                    await speaker.recite(channel, current, opening)
+                else:
+                    stage = await self._stage(channel, current, persona, cue=cue)
+                    await speaker.speak(channel, current, persona.system_prompt, others, greeting=greeting, stage=stage)
                 heard = self._active.last_heard(channel.id)
                 if heard is not None:  # stored for a restart: when a member last spoke, not when the persona did
                     await self._store.touch(current.id, now=heard)
             finally:
                 if not self._active.in_channel(channel.id):
                     self._forget_channel(channel.id)  # a turn that outlived its channel's sessions leaves nothing
+                self._characters.keep_only(self._active.cached_personas())
 
         self._turns.request(channel.id, session.persona_id, turn)

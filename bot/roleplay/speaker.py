@@ -15,6 +15,7 @@ from bot.chat.client import ChatModel, ChatModelError
 from bot.clock import wall_clock
 from bot.roleplay.history import NO_STAGE, ChannelLine, SettingNote, Stage, build_messages
 from bot.roleplay.names import webhook_username
+from bot.roleplay.splitting import split_message
 from bot.roleplay.streaming import StreamPublisher
 from bot.roleplay.transcript import Transcripts
 from bot.roleplay.webhooks import Speakable, WebhookPool
@@ -107,6 +108,17 @@ class Speaker:
             await self._tell(channel, f"⚠️ {session.persona_name} had nothing to say (the chat model sent no text).")
             return
         self._remember(channel, session, publisher.text)
+
+    async def recite(self, channel: Speakable, session: Session, text: str) -> None:
+        """Say `text` as the persona's line, as written (a card's greeting): the chat model is not asked."""
+        try:
+            for part in split_message(text):
+                await self.post(channel, session, part)
+        except discord.HTTPException as error:
+            log.warning("Discord refused %s's words in %s: %s", session.persona_name, channel.id, error)
+            await self._tell(channel, f"⚠️ {session.persona_name} could not speak here (Discord said {error.status}).")
+            return
+        self._remember(channel, session, text)
 
     def messages(
         self, channel: Speakable, session: Session, system_prompt: str, others: list[str], *, stage: Stage = NO_STAGE
