@@ -79,6 +79,20 @@ async def test_in_always_mode_a_named_persona_still_answers_even_at_talkativenes
     assert speakers(world).count("Sam") == 1  # its greeting only: the named one answered alone
 
 
+async def test_talkativeness_still_chooses_the_speaker_after_a_restart(world: World) -> None:
+    await make(world, "Sam")
+    await make(world, "Vi", talkativeness=0)
+    await start(world, persona="Sam", mode="always")
+    await start(world, persona="Vi", mode="always")
+
+    await world.restart()
+    world.bot.roleplay.rng.seed(7)
+    for turn in range(6):
+        await world.alice.send(world.channel, f"what now? ({turn})")
+
+    assert speakers(world)[2:] == ["Sam"] * 6  # Vi's 0, read back from storage, keeps it quiet
+
+
 # --- personas answering each other, within ROLEPLAY_MAX_PERSONA_CHAIN ----------------------------
 
 
