@@ -81,6 +81,9 @@ class Settings(StorageSettings):
     # Answers to bots and webhooks in a row, with no member in between, before personas wait for a member:
     # two bots that answer each other would otherwise talk forever, one model call a line.
     roleplay_max_bot_turns: int = Field(3, ge=0)
+    # Turns personas take because another persona named them, in a row with no member in between
+    # (0: personas never answer each other): a bound checked before each turn, so no loop.
+    roleplay_max_persona_chain: int = Field(2, ge=0)
     # What personas said is remembered (for replies to them, and read-back after a restart) this long.
     roleplay_message_retention_days: float = Field(30.0, gt=0)
     # Natural mode (Humalike's turn-taking): how many personas may answer one member message, whether

@@ -18,6 +18,8 @@ from bot.roleplay.service import bold_names
 from storage.roleplay import GuildRoleplaySettings, RoleplayMode
 
 IDLE_CHECK_SECONDS = 60
+# The longest /roleplay next nudge: a line of direction, not a second system prompt.
+MAX_NUDGE_CHARS = 500
 # How often records of old persona messages are pruned (the first run is at start-up).
 PRUNE_MESSAGES_HOURS = 1
 # The highest greeting number offered; cards have a handful of alternates, rarely a dozen.
@@ -76,6 +78,29 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
 
     @stop.autocomplete("persona")
     async def _stop_autocomplete(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        return self._speaking_here(interaction, typed)
+
+    @app_commands.command(name="next")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        persona="Who should speak now: a persona speaking in this channel",
+        nudge="What should happen in their line, e.g. “the innkeeper notices the stolen ring”",
+    )
+    async def next_turn(
+        self,
+        interaction: discord.Interaction,
+        persona: str,
+        nudge: app_commands.Range[str, 1, MAX_NUDGE_CHARS] | None = None,
+    ) -> None:
+        """Make one persona here speak now, nudged toward what should happen."""
+        await self.bot.roleplay.speak_next(interaction, persona, nudge or "")
+
+    @next_turn.autocomplete("persona")
+    async def _next_autocomplete(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        return self._speaking_here(interaction, typed)
+
+    def _speaking_here(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
+        """The personas speaking in this channel whose name contains what was typed."""
         key = typed.casefold()
         names = [s.persona_name for s in self.bot.roleplay.in_channel(interaction.channel_id or 0)]
         return [

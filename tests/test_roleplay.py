@@ -390,22 +390,6 @@ async def test_mentioning_the_bot_reaches_the_persona(world: World) -> None:
     assert persona_messages(world)[-1].content == "You rang?"
 
 
-async def test_in_always_mode_an_unaddressed_message_goes_to_whoever_spoke_last(world: World) -> None:
-    await world.make_persona("Sam")
-    await world.enhance(sketch="Jinx is a chaotic ADC main.", name="Jinx")
-    await world.env.advance_time(15)
-    await start(world, persona="Sam", mode="always")
-    await start(world, persona="Jinx", mode="always")  # Jinx greeted last
-    world.chat.script_reply("Sam here, answering.")
-    await world.alice.send(world.channel, "Sam, thoughts?")  # now Sam spoke last
-    world.chat.script_reply("Still Sam.")
-
-    await world.alice.send(world.channel, "and what about dragon?")
-
-    assert [m.author.name for m in persona_messages(world)][-2:] == ["Sam", "Sam"]
-    assert persona_messages(world)[-1].content == "Still Sam."
-
-
 async def test_a_streamed_reply_is_not_edited_more_than_once_a_second(world: World) -> None:
     await world.make_persona("Sam")
     world.chat.script_reply("Lantern out, hook ready, let's go win this lane together. " * 3, chunk_size=4)

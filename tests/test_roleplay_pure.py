@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import unicodedata
+from dataclasses import replace
 
 import pytest
 
@@ -437,14 +438,36 @@ def test_a_mention_of_the_bot_otherwise_goes_to_the_newest_persona() -> None:
     assert who("<@bot> thoughts?", [BO_P, SAM_P, MIRA_P], mentions_bot=True, last_speaker=42) == [3]
 
 
-def test_an_unaddressed_message_goes_to_the_always_persona_that_spoke_last() -> None:
-    assert who("anyone?", [always(SAM_P), always(MIRA_P)], last_speaker=1) == [1]
-    assert who("anyone?", [always(SAM_P), always(MIRA_P), BO_P], last_speaker=3) == [2]
+def test_an_unaddressed_message_with_several_always_personas_goes_to_one_drawn_among_them() -> None:
+    rng = random.Random(3)
+    answers = [
+        addressed(
+            text="anyone?",
+            active=[always(SAM_P), always(MIRA_P), BO_P],
+            reply_to_persona=None,
+            mentions_bot=False,
+            last_speaker=1,
+            recent_speakers=[1],
+            rng=rng,
+        )
+        for _ in range(40)
+    ]
+
+    assert all(len(answer) == 1 for answer in answers)
+    assert {answer[0] for answer in answers} == {1, 2}  # never Bo, who is in mention mode; not only Sam
 
 
-def test_an_unaddressed_message_otherwise_goes_to_the_newest_always_persona() -> None:
+def test_a_lone_always_persona_answers_every_unaddressed_message() -> None:
     assert who("anyone?", [always(SAM_P), MIRA_P]) == [1]
-    assert who("anyone?", [always(SAM_P), always(MIRA_P), BO_P], last_speaker=None) == [2]
+    quiet = replace(always(SAM_P), talkativeness=0)  # always mode was asked for: it still answers
+    assert who("anyone?", [quiet, MIRA_P], last_speaker=2) == [1]
+
+
+def test_always_personas_of_talkativeness_zero_answer_only_when_named() -> None:
+    quiet = [replace(always(SAM_P), talkativeness=0), replace(always(MIRA_P), talkativeness=0)]
+
+    assert who("anyone?", quiet, last_speaker=1) == []
+    assert who("mira?", quiet, last_speaker=1) == [2]
 
 
 def test_an_unaddressed_message_with_nobody_in_always_mode_gets_no_answer() -> None:

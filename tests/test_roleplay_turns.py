@@ -68,3 +68,49 @@ async def test_a_failing_turn_does_not_stop_the_next() -> None:
         await asyncio.sleep(0)
 
     assert runs == [1, 1]
+
+
+async def test_a_special_turn_asked_for_during_a_turn_is_not_replaced_by_a_plain_one() -> None:
+    queue = TurnQueue(cooldown_seconds=0)
+    release = asyncio.Event()
+    runs: list[str] = []
+
+    def turn_with(cue: str):  # type: ignore[no-untyped-def]
+        async def turn() -> None:
+            runs.append(cue)
+            await release.wait()
+
+        return turn
+
+    queue.request(1, 7, turn_with("plain"))
+    await asyncio.sleep(0)
+    queue.request(1, 7, turn_with("the ring is stolen"), special=True)  # /roleplay next while it speaks
+    queue.request(1, 7, turn_with("plain again"))  # a member's message right after
+    release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+    assert runs == ["plain", "the ring is stolen"]
+
+
+async def test_the_latest_of_two_cues_is_the_one_kept() -> None:
+    queue = TurnQueue(cooldown_seconds=0)
+    release = asyncio.Event()
+    runs: list[str] = []
+
+    def turn_with(cue: str):  # type: ignore[no-untyped-def]
+        async def turn() -> None:
+            runs.append(cue)
+            await release.wait()
+
+        return turn
+
+    queue.request(1, 7, turn_with("plain"))
+    await asyncio.sleep(0)
+    queue.request(1, 7, turn_with("first cue"), special=True)
+    queue.request(1, 7, turn_with("second cue"), special=True)
+    release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+    assert runs == ["plain", "second cue"]

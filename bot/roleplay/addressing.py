@@ -2,22 +2,28 @@
 
 In order: a reply to a persona's message goes to that persona; else every
 persona named in the text; else, when the bot is mentioned, the persona that
-spoke last (or the newest one); else the `always`-mode persona that spoke last
-(or the newest one); else nobody.
+spoke last (or the newest one); else one `always`-mode persona, drawn by
+talkativeness and recency when there are several (bot/roleplay/choosing.py);
+else nobody.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.roleplay.choosing import choose_speaker
+from storage.models import DEFAULT_TALKATIVENESS
 from storage.roleplay import RoleplayMode
 
 # A first name shorter than this ("Al", "Jo") is too common a fragment to call someone by.
 MIN_FIRST_NAME_LETTERS = 3
 
 _FIRST_WORD = re.compile(r"\W*([\w'’-]*\w)")
+# Draws who answers an unaddressed message when the caller brings no generator of its own.
+_UNSEEDED = random.Random()
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class ActivePersona:
     name: str
     mode: RoleplayMode
     started_at: float
+    talkativeness: int = DEFAULT_TALKATIVENESS
 
 
 def addressed(
@@ -35,8 +42,14 @@ def addressed(
     reply_to_persona: int | None,
     mentions_bot: bool,
     last_speaker: int | None,
+    recent_speakers: Sequence[int] = (),
+    rng: random.Random | None = None,
 ) -> list[int]:
-    """The ids of the personas that answer this message; [] when none should."""
+    """The ids of the personas that answer this message; [] when none should.
+
+    `recent_speakers` (persona ids of the channel's persona lines, oldest first) and `rng` serve
+    the draw among several `always` personas.
+    """
     active_ids = {persona.persona_id for persona in active}
     # A reply to a persona whose session has ended is an ordinary message.
     if reply_to_persona in active_ids:
@@ -46,7 +59,12 @@ def addressed(
         return named
     if mentions_bot:  # a narrator answers only to its name (or /scene narrate), not to the bot's
         return _last_speaker_or_newest([persona for persona in active if persona.mode != "narrator"], last_speaker)
-    return _last_speaker_or_newest([persona for persona in active if persona.mode == "always"], last_speaker)
+    always = [persona for persona in active if persona.mode == "always"]
+    if len(always) > 1:  # one answers, not the same one every time: a draw (a lone one answers all)
+        talkativeness = {persona.persona_id: persona.talkativeness for persona in always}
+        chosen = choose_speaker(talkativeness, recent_speakers, rng or _UNSEEDED)
+        return [chosen] if chosen is not None else []
+    return _last_speaker_or_newest(always, last_speaker)
 
 
 def personas_named(text: str, active: Sequence[ActivePersona]) -> list[int]:

@@ -8,6 +8,7 @@ writes each turn. Sessions live in the database and, while active, in memory.
 from __future__ import annotations
 
 import logging
+import random
 
 import discord
 
@@ -21,11 +22,14 @@ from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
 from bot.roleplay.characters import Characters
+from bot.roleplay.choosing import RECENT_LINES
 from bot.roleplay.history import ChannelLine, Stage
 from bot.roleplay.narrator import NEXT_CUE, NO_NARRATOR, OPENING_CUE, channel_narrator
 from bot.roleplay.natural.conductor import Heard
 from bot.roleplay.natural.service import NaturalRoleplay
+from bot.roleplay.next_speaker import check_may_call, find_speaking
 from bot.roleplay.notices import change_notice, deleted_notice
+from bot.roleplay.persona_chain import PersonaChain, called_by_persona
 from bot.roleplay.scenes import SceneBoard, preview
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import HistoryBounds, Speaker
@@ -34,7 +38,7 @@ from bot.roleplay.turns import TurnQueue
 from bot.roleplay.webhooks import Speakable, WebhookPool, check_can_speak
 from bot.settings import Settings
 from bot.sharding import runs_guild
-from storage.models import Persona
+from storage.models import DEFAULT_TALKATIVENESS, Persona
 from storage.natural import NaturalStore
 from storage.personas import PersonaStore
 from storage.roleplay import AlreadyActive, RoleplayMode, RoleplayStore, Session, TooManyActive
@@ -67,6 +71,7 @@ class RoleplayService:
         turn_taking: TurnTakingClient | None = None,
         natural_store: NaturalStore | None = None,
         scenes: SceneStore | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._client = client
         self.chat = chat  # also writes /scene recap
@@ -80,6 +85,9 @@ class RoleplayService:
         self._turns = TurnQueue(settings.roleplay_channel_cooldown_seconds)
         self._bot_turns = BotTurns(settings.roleplay_max_bot_turns)
         self._characters = Characters(lore_chars=settings.roleplay_lore_chars)
+        self._persona_chain = PersonaChain(settings.roleplay_max_persona_chain)
+        # Draws who answers a message addressed to nobody among several `always` personas; tests seed it.
+        self.rng = rng or random.Random()
         bounds = HistoryBounds(
             settings.roleplay_history_messages, settings.roleplay_history_chars, settings.roleplay_system_prompt_chars
         )
@@ -141,6 +149,7 @@ class RoleplayService:
         held = self._active.channels() | self._transcripts.channels() | self._turns.channels()
         held |= self._bot_turns.channels() | self._to_read_back | self._webhooks.channels()
         held |= self.scenes.channels()
+        held |= self._persona_chain.channels()
         if self.natural is not None:
             held |= self.natural.channels()
         if self._speaker is not None:
@@ -215,6 +224,7 @@ class RoleplayService:
             await self._remember(session)
             sessions.append(session)
         self._bot_turns.member_spoke(channel.id)  # a member just started someone: bots may be answered again
+        self._persona_chain.member_spoke(channel.id)
         talk = {
             "mention": "Say a name or reply to one of them to talk",
             "always": "They answer every message here",
@@ -276,6 +286,21 @@ class RoleplayService:
         for session in allowed:
             await self._end(session, reason=f"stopped by {member.id}")
         return allowed
+
+    async def speak_next(self, interaction: discord.Interaction, typed: str, nudge: str) -> None:
+        """/roleplay next: one persona speaking here takes a turn now, `nudge` (if any) as its cue.
+
+        Answered at once; the persona's line follows. A member's call: personas may answer it again.
+        """
+        if self._speaker is None:
+            raise UserFacingError(NO_MODEL)
+        member, channel = member_and_channel(interaction)
+        session = find_speaking(self._active.in_channel(channel.id), typed)
+        check_may_call(member, session, await self._store.guild_settings(member.guild.id))
+        name = discord.utils.escape_markdown(session.persona_name)
+        await answer(interaction, f"🎲 **{name}** will speak next.", ephemeral=True)
+        self._persona_chain.member_spoke(channel.id)
+        self._request_turn(channel, session, cue=nudge.strip())
 
     async def end_persona(self, persona_id: int, *, by: discord.abc.User) -> None:
         """A deleted persona stops speaking everywhere at once, and each channel is told why."""
@@ -345,11 +370,32 @@ class RoleplayService:
             await self.natural.unseat(session)
 
     def _spoken(self, channel_id: int, session: Session, text: str) -> None:
-        """A greeting or a plain answer reaches the channel's natural personas, as their own lines do."""
+        """A greeting or a plain answer reaches the channel's natural personas, as their own lines do,
+        and the personas it names answer it, within ROLEPLAY_MAX_PERSONA_CHAIN."""
         if self.natural is not None:
             self.natural.hear(
                 channel_id, Heard(session.persona_name, text, wall_clock(), persona_id=session.persona_id)
             )
+        self._answer_persona_line(channel_id, session, text)
+
+    def _answer_persona_line(self, channel_id: int, session: Session, text: str) -> None:
+        """Each persona named in a persona's line gets a turn while the chain's count allows (persona_chain.py)."""
+        channel = self._client.get_channel(channel_id)
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            return
+        sessions = self._active.in_channel(channel_id)
+        by_persona = {s.persona_id: s for s in sessions}
+        for persona_id in called_by_persona(text, session.persona_id, [self._active_persona(s) for s in sessions]):
+            if not self._persona_chain.may_answer(channel_id):  # checked before the turn is asked for
+                log.info("Personas in channel %s answered each other the most times in a row", channel_id)
+                return
+            self._persona_chain.answered(channel_id)
+            self._request_turn(channel, by_persona[persona_id])
+
+    def _active_persona(self, session: Session) -> ActivePersona:
+        persona = self._active.persona(session.persona_id)
+        talkativeness = persona.talkativeness if persona is not None else DEFAULT_TALKATIVENESS
+        return ActivePersona(session.persona_id, session.persona_name, session.mode, session.started_at, talkativeness)
 
     def _answer_plainly(self, session: Session) -> None:
         channel = self._client.get_channel(session.channel_id)
@@ -362,6 +408,7 @@ class RoleplayService:
         self._transcripts.forget(channel_id)
         self._turns.forget(channel_id)
         self._bot_turns.forget(channel_id)
+        self._persona_chain.forget(channel_id)
         self._to_read_back.discard(channel_id)
         self.scenes.forget(channel_id)
         if self._speaker is not None:
@@ -408,6 +455,7 @@ class RoleplayService:
             # Only members keep a persona from leaving, and only they release the brake on bots.
             self._active.heard(channel.id, message.created_at.timestamp())
             self._bot_turns.member_spoke(channel.id)
+            self._persona_chain.member_spoke(channel.id)
         self._transcripts.extend(channel.id, earlier)
         text = message.clean_content
         line = ChannelLine(
@@ -423,10 +471,12 @@ class RoleplayService:
             self._hear_naturally(message, natural, text, reply_to_persona, mentions_bot)
         targets = addressed(
             text=text,
-            active=[ActivePersona(s.persona_id, s.persona_name, s.mode, s.started_at) for s in ordinary],
+            active=[self._active_persona(s) for s in ordinary],
             reply_to_persona=reply_to_persona,
             mentions_bot=mentions_bot,
             last_speaker=self._speaker.last_speaker.get(channel.id),
+            recent_speakers=self._transcripts.recent_speakers(channel.id, RECENT_LINES),
+            rng=self.rng,
         )
         if not targets:
             return
@@ -537,4 +587,4 @@ class RoleplayService:
                     self._forget_channel(channel.id)  # a turn that outlived its channel's sessions leaves nothing
                 self._characters.keep_only(self._active.cached_personas())
 
-        self._turns.request(channel.id, session.persona_id, turn)
+        self._turns.request(channel.id, session.persona_id, turn, special=greeting or bool(cue))

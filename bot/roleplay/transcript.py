@@ -30,6 +30,17 @@ class Transcripts:
     def since(self, channel_id: int, started_at: float) -> list[ChannelLine]:
         return [line for at, line in self._lines.get(channel_id, ()) if at >= started_at]
 
+    def recent_speakers(self, channel_id: int, count: int) -> list[int]:
+        """The persona ids of the channel's last `count` persona lines, oldest first."""
+        found: list[int] = []
+        for _, line in reversed(self._lines.get(channel_id, ())):
+            if line.persona_id is not None:
+                found.append(line.persona_id)
+                if len(found) == count:
+                    break
+        found.reverse()
+        return found
+
     def forget(self, channel_id: int) -> None:
         self._lines.pop(channel_id, None)
 
