@@ -12,6 +12,7 @@ import logging
 import discord
 
 from bot.answering import answer, in_time
+from bot.avatar_host import AvatarHost
 from bot.chat.client import ChatModel
 from bot.clock import wall_clock
 from bot.errors import UserFacingError
@@ -62,6 +63,7 @@ class RoleplayService:
         settings: Settings,
         turn_taking: TurnTakingClient | None = None,
         natural_store: NaturalStore | None = None,
+        avatars: AvatarHost | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -84,6 +86,7 @@ class RoleplayService:
                 bounds=bounds,
                 max_tokens=settings.chat_model_max_tokens,
                 on_spoken=self._spoken,
+                avatars=avatars,
             )
             if chat is not None
             else None
