@@ -117,6 +117,9 @@ class AvatarHost:
                 holder_webhook_id=holder_id,
                 now=wall_clock(),
             )
+        except LookupError:
+            await self.delete_holder(holder_id)
+            raise UserFacingError(f"“{persona_name}” was deleted meanwhile, so it has no avatar.") from None
         except BaseException:
             await self.delete_holder(holder_id)
             raise

@@ -210,6 +210,25 @@ async def test_a_holder_is_checked_once_per_process_not_at_every_message(world: 
     assert len(fetched) == 1
 
 
+async def test_a_channel_with_fifteen_webhooks_sends_the_holder_to_another_channel(world: World) -> None:
+    await world.make_persona("Sam")
+    art = world.guild.create_text_channel("art")
+    world.env.inject_error(
+        "POST",
+        f"/channels/{world.channel.id}/webhooks",
+        status=400,
+        code=30007,
+        message="Maximum number of webhooks reached (15)",
+        times=None,
+    )
+
+    result = await set_avatar(world, image=("sam.png", picture()))
+
+    assert "has a new avatar" in result.response.content
+    [holder] = holders(world)
+    assert holder.channel_id == art.id
+
+
 async def test_replacing_an_avatar_deletes_the_old_holder(world: World) -> None:
     await world.make_persona("Sam")
     await set_avatar(world, image=("sam.png", picture(colour="red")))
