@@ -19,17 +19,20 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot.avatar_host import AvatarHost
 from bot.chat.client import ChatModel
 from bot.discord_share import RequestPacer, paced, share_of_global_limit
 from bot.enhance.schedule import PollSettings
 from bot.enhance.service import EnhancementService, JobLimits
 from bot.humalike.client import HumalikeClient
 from bot.humalike.turn_taking import TurnTakingClient
+from bot.image_download import download_session
 from bot.redaction import redacted_url
 from bot.roleplay.service import RoleplayService
 from bot.settings import Settings
 from bot.sharding import publishes_commands
 from bot.tree import BotCommandTree
+from storage.avatars import AvatarStore
 from storage.casts import CastStore
 from storage.database import Database, open_database
 from storage.jobs import JobStore
@@ -53,6 +56,8 @@ class PersonaBot(commands.AutoShardedBot):
     casts: CastStore
     roleplay_store: RoleplayStore
     scene_store: SceneStore
+    avatars: AvatarHost
+    avatar_downloads: aiohttp.ClientSession  # member links to pictures (bot/image_download.py)
     enhancements: EnhancementService
     roleplay: RoleplayService
 
@@ -93,6 +98,8 @@ class PersonaBot(commands.AutoShardedBot):
         self.casts = CastStore(self.database)
         self.roleplay_store = RoleplayStore(self.database)
         self.scene_store = SceneStore(self.database)
+        self.avatars = AvatarHost(self, AvatarStore(self.database))
+        self.avatar_downloads = download_session()
         # Humalike's connections, shared by starts and polls; starts take at most a share of them.
         self._http_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.humalike_max_connections)
@@ -142,6 +149,7 @@ class PersonaBot(commands.AutoShardedBot):
             turn_taking=self.turn_taking,
             natural_store=NaturalStore(self.database),
             scenes=self.scene_store,
+            avatars=self.avatars,
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -171,7 +179,7 @@ class PersonaBot(commands.AutoShardedBot):
         await super().close()
         if self._chat_model is not None:
             await self._chat_model.close()
-        for session in (self._http_session, self._turn_taking_session):
+        for session in (self._http_session, self._turn_taking_session, getattr(self, "avatar_downloads", None)):
             if session is not None:
                 await session.close()
         if getattr(self, "database", None) is not None:

@@ -15,12 +15,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import discord_limits
-from bot.cards import MAX_PNG_BYTES, CardError, CardPersona, export_card_json, import_card
+from bot.avatar_host import AvatarHost
+from bot.avatars import CheckedImage, check_image, check_size
+from bot.card_png import card_picture, exported_png
+from bot.cards import MAX_PNG_BYTES, PNG_SIGNATURE, CardError, CardPersona, export_card_json, import_card
 from bot.character import card_summary
 from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.enhance.render import persona_card_embed, sheet_file, sheet_filename
 from bot.errors import UserFacingError
+from bot.image_download import check_link, download_image
 from bot.library import PAGE_SIZE, Page, may_change, page_count, render_page
 from bot.names import required_name
 from bot.personas import persona_choices, resolve_persona
@@ -100,7 +104,14 @@ class PagedList(OwnedView):
     """Previous / Next over a persona list; only the member who asked can turn the pages."""
 
     def __init__(
-        self, personas: PersonaStore, *, owner_id: int, guild_id: int, creator_id: int | None, title: str
+        self,
+        personas: PersonaStore,
+        *,
+        owner_id: int,
+        guild_id: int,
+        creator_id: int | None,
+        title: str,
+        avatars: AvatarHost | None = None,
     ) -> None:
         super().__init__(
             owner_id=owner_id,
@@ -109,6 +120,7 @@ class PagedList(OwnedView):
         )
         self.personas, self.guild_id = personas, guild_id
         self.creator_id, self.title = creator_id, title
+        self.avatars = avatars
         self.page = Page(0, 1)
         self.message: discord.InteractionMessage | None = None
 
@@ -119,7 +131,8 @@ class PagedList(OwnedView):
         self.page = Page(number, page_count(total))
         self.previous.disabled = not self.page.has_previous
         self.next.disabled = not self.page.has_next
-        return render_page(personas, page=self.page, total=total, title=self.title)
+        faces = await self.avatars.shown_urls(self.guild_id, [p.id for p in personas]) if self.avatars else {}
+        return render_page(personas, page=self.page, total=total, title=self.title, avatars=faces)
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[PagedList]) -> None:
@@ -151,12 +164,17 @@ class ConfirmDelete(OwnedView):
         if current is not None:
             check_may_change(member_of(interaction), current, "delete")
         self.stop()
+        avatars: AvatarHost = interaction.client.avatars  # type: ignore[attr-defined]
+        holder = await avatars.holder_of(self.persona.guild_id, self.persona.id)  # its row goes with the persona
         deleted = await self.personas.delete(self.persona.id)
         name = discord.utils.escape_markdown(self.persona.name)
         text = f"🗑️ Deleted **{name}**." if deleted else f"**{name}** was already deleted."
         await interaction.response.edit_message(content=text, view=None)
         if deleted:  # after the answer: each channel it spoke in is told
             await self.roleplay.end_persona(self.persona.id, by=interaction.user)
+            avatars.forget(self.persona.id)
+            if holder is not None:
+                await avatars.delete_holder(holder)
 
     @discord.ui.button(label="Keep it", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmDelete]) -> None:
@@ -219,6 +237,7 @@ class Personas(commands.GroupCog, group_name="persona"):
             guild_id=member.guild.id,
             creator_id=member.id if mine else None,
             title="Your personas" if mine else f"Personas of {member.guild.name}",
+            avatars=self.bot.avatars,
         )
         embed = await view.render(0)
         await interaction.response.send_message(embed=embed, view=view)
@@ -237,6 +256,9 @@ class Personas(commands.GroupCog, group_name="persona"):
         summary = card_summary(persona.card_data)
         if summary is not None:
             embed.add_field(name="From its card", value=summary, inline=False)
+        face = await self.bot.avatars.shown_url(persona.guild_id, persona.id)
+        if face is not None:
+            embed.set_thumbnail(url=face)
         await interaction.response.send_message(
             embed=embed,
             file=discord.File(io.BytesIO(sheet.content), filename=sheet.filename),
@@ -302,14 +324,31 @@ class Personas(commands.GroupCog, group_name="persona"):
 
     @app_commands.command(name="export")
     @app_commands.guild_only()
-    @app_commands.describe(name="The persona to export")
-    async def export(self, interaction: discord.Interaction, name: str) -> None:
+    @app_commands.describe(
+        name="The persona to export",
+        format="png: its avatar with the card inside (the default when it has one); json: the card alone",
+    )
+    async def export(
+        self, interaction: discord.Interaction, name: str, format: Literal["png", "json"] | None = None
+    ) -> None:
         """A persona as a Character Card V2 file (SillyTavern and its peers read it)."""
         persona = await self._resolve(interaction, name)
         data = export_card_json(card_of(persona))
+        picture = None
+        if format != "json":
+            picture = await self.bot.avatars.picture(persona.guild_id, persona.id)
+            if picture is None and format == "png":
+                raise UserFacingError(
+                    f"“{persona.name}” has no avatar to make a PNG card of. Give it one with `/persona avatar`, "
+                    "or export it with `format: json`."
+                )
+        if picture is not None:
+            png = await asyncio.to_thread(exported_png, picture.image, data)
+            file = discord.File(io.BytesIO(png), filename=sheet_filename(persona.name, ".card.png"))
+        else:
+            file = discord.File(io.BytesIO(data), filename=sheet_filename(persona.name, ".card.json"))
         await interaction.response.send_message(
-            f"📇 **{discord.utils.escape_markdown(persona.name)}** as a Character Card V2.",
-            file=discord.File(io.BytesIO(data), filename=sheet_filename(persona.name, ".card.json")),
+            f"📇 **{discord.utils.escape_markdown(persona.name)}** as a Character Card V2.", file=file
         )
 
     @app_commands.command(name="import")
@@ -325,6 +364,7 @@ class Personas(commands.GroupCog, group_name="persona"):
             data = await card.read()
             # Reading a hostile card can take half a second of CPU: never on the event loop.
             imported = await asyncio.to_thread(import_card, data, card.filename)
+            picture = await asyncio.to_thread(card_picture, data) if data.startswith(PNG_SIGNATURE) else None
         except CardError as error:
             raise UserFacingError(discord.utils.escape_markdown(error.message)) from None
         except discord.HTTPException:
@@ -347,6 +387,8 @@ class Personas(commands.GroupCog, group_name="persona"):
                 card_data=imported.card_data,
             )
         )
+        if picture is not None:  # the card's picture is its avatar, hosted once the answer is out
+            await self.bot.avatars.keep_unhosted(persona.guild_id, persona.id, picture, source="card")
         note = ""
         if persona.name != imported.name:
             taken, saved_as = (discord.utils.escape_markdown(name) for name in (imported.name, persona.name))
@@ -363,6 +405,86 @@ class Personas(commands.GroupCog, group_name="persona"):
                 await self.bot.personas.delete(persona.id)
                 log.warning("Discord refused the answer to importing persona %s; it was not kept", persona.id)
             raise
+        if picture is not None:
+            await self._show_card_picture(interaction, persona)
+
+    async def _show_card_picture(self, interaction: discord.Interaction, persona: Persona) -> None:
+        """Host an imported card's picture now, in this channel, and add it to the answer."""
+        channel = interaction.channel
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            return
+        url = await self.bot.avatars.url_for(persona.guild_id, persona.id, persona.name, channel)
+        if url is None:
+            return  # kept all the same: hosted at its first message
+        embed = persona_card_embed(persona)
+        embed.set_thumbnail(url=url)
+        with contextlib.suppress(discord.HTTPException):  # the answer stands without its picture
+            await interaction.edit_original_response(embed=embed)
+
+    @app_commands.command(name="avatar")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        name="The persona to give a face",
+        image="A PNG, JPEG, GIF or WebP picture, at most 8 MB",
+        url="An https:// link to a picture (downloaded once, so it may expire later)",
+        clear="True removes the avatar",
+    )
+    async def avatar(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        image: discord.Attachment | None = None,
+        url: str | None = None,
+        clear: bool = False,
+    ) -> None:
+        """Give a persona a face from a picture or a link, or clear it (its creator, or Manage Server)."""
+        persona = await self._resolve(interaction, name)
+        member = member_of(interaction)
+        title = discord.utils.escape_markdown(persona.name)
+        if sum((image is not None, url is not None, clear)) != 1:
+            raise UserFacingError("Give one of `image` (upload a picture), `url` (an https:// link) or `clear: True`.")
+        if not may_change(member, persona.creator_id):
+            raise UserFacingError(
+                f"Only whoever made “{persona.name}” or a member with Manage Server can change its avatar."
+            )
+        if image is not None:
+            check_size(image.size)  # before downloading it
+        if url is not None:
+            check_link(url)
+        channel = interaction.channel
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            raise UserFacingError("Set an avatar from a text channel of this server.")
+        await interaction.response.defer(thinking=True)  # downloading, checking and hosting take a while
+        if clear:
+            cleared = await self.bot.avatars.clear(persona.guild_id, persona.id)
+            text = f"🧹 **{title}** has no avatar now." if cleared else f"**{title}** had no avatar."
+            await interaction.edit_original_response(content=text)
+            return
+        checked = await self._read_picture(image, url)
+        hosted = await self.bot.avatars.replace(
+            persona.guild_id,
+            persona.id,
+            persona.name,
+            checked,
+            source="upload" if image is not None else "link",
+            link=url.strip().strip("<>") if url is not None else None,
+            channel=channel,
+        )
+        embed = discord.Embed(title=persona.name[: discord_limits.EMBED_TITLE], colour=discord.Colour.green())
+        embed.set_thumbnail(url=hosted)
+        await interaction.edit_original_response(content=f"🖼️ **{title}** has a new avatar.", embed=embed)
+
+    async def _read_picture(self, image: discord.Attachment | None, url: str | None) -> CheckedImage:
+        """The uploaded or linked picture, checked to be one (off the event loop: decoding is CPU work)."""
+        if image is not None:
+            try:
+                data = await image.read()
+            except discord.HTTPException:
+                raise UserFacingError("Discord would not hand over that picture; try uploading it again.") from None
+        else:
+            assert url is not None
+            data = await download_image(self.bot.avatar_downloads, url)
+        return await asyncio.to_thread(check_image, data)
 
     def _check_import_allowance(self, member: discord.Member) -> None:
         """Refuse a member past PERSONA_IMPORTS_PER_MINUTE, saying when they may import again."""
@@ -378,6 +500,7 @@ class Personas(commands.GroupCog, group_name="persona"):
     @edit.autocomplete("name")
     @delete.autocomplete("name")
     @export.autocomplete("name")
+    @avatar.autocomplete("name")
     async def _name_autocomplete(self, interaction: discord.Interaction, typed: str) -> list[app_commands.Choice[str]]:
         return await persona_choices(self.bot.personas, interaction, typed)
 

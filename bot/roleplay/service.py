@@ -13,6 +13,7 @@ import random
 import discord
 
 from bot.answering import answer, in_time
+from bot.avatar_host import AvatarHost
 from bot.chat.client import ChatModel
 from bot.clock import wall_clock
 from bot.errors import UserFacingError
@@ -72,6 +73,7 @@ class RoleplayService:
         natural_store: NaturalStore | None = None,
         scenes: SceneStore | None = None,
         rng: random.Random | None = None,
+        avatars: AvatarHost | None = None,
     ) -> None:
         self._client = client
         self.chat = chat  # also writes /scene recap
@@ -100,6 +102,7 @@ class RoleplayService:
                 bounds=bounds,
                 max_tokens=settings.chat_model_max_tokens,
                 on_spoken=self._spoken,
+                avatars=avatars,
             )
             if chat is not None
             else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.avatar_host import AvatarHost
 from bot.chat.client import ChatModel, ChatModelError
 from bot.clock import wall_clock
 from bot.roleplay.history import NO_STAGE, ChannelLine, SettingNote, Stage, build_messages
@@ -50,6 +51,7 @@ class Speaker:
         bounds: HistoryBounds,
         max_tokens: int,
         on_spoken: Callable[[int, Session, str], None] | None = None,
+        avatars: AvatarHost | None = None,
     ) -> None:
         self._chat = chat
         self._webhooks = webhooks
@@ -59,6 +61,7 @@ class Speaker:
         self._max_tokens = max_tokens
         self.last_speaker: dict[int, int] = {}  # channel id -> persona id
         self._on_spoken = on_spoken  # told (channel id, session, text) of every line a persona finished
+        self._avatars = avatars  # each message carries its persona's picture, at a URL that never expires
 
     async def speak(
         self,
@@ -141,7 +144,8 @@ class Speaker:
     async def post(self, channel: Speakable, session: Session, text: str) -> int:
         """Post `text` as the persona through the channel's webhook, and remember it was theirs; its id."""
         username = webhook_username(session.persona_name)
-        message = await self._webhooks.send(channel, content=text, username=username, avatar_url=None)
+        avatar_url = await self._avatars.for_message(session, channel) if self._avatars else None
+        message = await self._webhooks.send(channel, content=text, username=username, avatar_url=avatar_url)
         await self._store.record_message(
             message_id=message.id,
             channel_id=channel.id,
