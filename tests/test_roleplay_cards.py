@@ -9,6 +9,7 @@ from typing import Any
 import discord
 import pytest
 
+from bot.cards import read_card_object
 from bot.character import DEFAULT_SCAN_DEPTH
 from tests.conftest import World
 from tests.test_roleplay import persona_messages
@@ -216,13 +217,16 @@ async def test_import_keeps_the_whole_card_and_export_writes_it_back_unchanged(w
     [first] = await world.rows("SELECT card_json FROM personas")
     assert json.loads(first["card_json"]) == SERAPHINA
 
+    # The card came as a PNG, so it goes back as one (its picture is the avatar), card text inside.
     exported = await world.alice.slash(world.channel, "persona export", name="Seraphina")
     [file] = exported.response.attachments
-    card = json.loads(await file.read())
+    assert file.filename.endswith(".png")
+    png = await file.read()
+    card = read_card_object(png, file.filename)
     other = world.env.create_guild(name="Elsewhere")
     lobby = other.create_text_channel("lobby")
     carol = other.add_member(world.env.create_user("carol"))
-    await carol.slash(lobby, "persona import", card=(file.filename, json.dumps(card).encode()))
+    await carol.slash(lobby, "persona import", card=(file.filename, png))
 
     assert card["spec"] == "chara_card_v2"
     assert {k: v for k, v in card["data"].items() if k != "extensions"} == {
