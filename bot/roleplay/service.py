@@ -26,6 +26,7 @@ from bot.roleplay.natural.service import NaturalRoleplay
 from bot.roleplay.notices import change_notice, deleted_notice
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import HistoryBounds, Speaker
+from bot.roleplay.token_meter import TokenMeter
 from bot.roleplay.transcript import Transcripts
 from bot.roleplay.turns import TurnQueue
 from bot.roleplay.webhooks import Speakable, WebhookPool, check_can_speak
@@ -62,11 +63,13 @@ class RoleplayService:
         settings: Settings,
         turn_taking: TurnTakingClient | None = None,
         natural_store: NaturalStore | None = None,
+        meter: TokenMeter | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._personas = personas
         self._settings = settings
+        self.meter = meter  # the chat model's tokens per server per day, and their cap
         self._active = ActiveSessions()
         self._webhooks = WebhookPool(client, store)
         self._transcripts = Transcripts()
@@ -84,6 +87,7 @@ class RoleplayService:
                 bounds=bounds,
                 max_tokens=settings.chat_model_max_tokens,
                 on_spoken=self._spoken,
+                meter=meter,
             )
             if chat is not None
             else None
