@@ -20,6 +20,7 @@ from bot.roleplay.access import check_may_start_here, may_start, member_and_chan
 from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
+from bot.roleplay.content import channel_no_longer_allows, check_may_speak_here, may_speak_here, nsfw_ended_notice
 from bot.roleplay.history import ChannelLine, Stage
 from bot.roleplay.natural.conductor import Heard
 from bot.roleplay.natural.service import NaturalRoleplay
@@ -165,6 +166,8 @@ class RoleplayService:
         member, channel = member_and_channel(interaction)
         if any(persona.guild_id != member.guild.id for persona in personas):
             raise UserFacingError("That persona belongs to another server.")
+        for persona in personas:  # a cast comes in whole or not at all
+            check_may_speak_here(persona, channel)
         check_may_start_here(member, channel, await self._store.guild_settings(member.guild.id))
         check_can_speak(channel, member.guild.me)
         # Made now, so a refusal is told now and not at the first word; may wait on Discord's limits.
@@ -248,6 +251,11 @@ class RoleplayService:
             before.name, after.name, prompt_edited=before.system_prompt != after.system_prompt, by_mention=by.mention
         )
         for session in self._active.update_persona(after):
+            channel = self._client.get_channel(session.channel_id)
+            if isinstance(channel, discord.TextChannel | discord.Thread) and not may_speak_here(after, channel):
+                await self._end(session, reason=f"marked NSFW by {by.id}")
+                await self._tell(session.channel_id, nsfw_ended_notice(after.name, by_mention=by.mention))
+                continue
             if self.natural is not None and session.mode == "natural":
                 self.natural.update(session, after)
             if notice is not None:
@@ -453,6 +461,10 @@ class RoleplayService:
                 persona = self._active.persona(session.persona_id)
                 if current is None or persona is None:
                     return  # stopped while waiting
+                if not may_speak_here(persona, channel):  # the channel stopped being age-restricted
+                    await self._end(current, reason="channel not age-restricted")
+                    await self._tell(channel.id, channel_no_longer_allows(persona.name))
+                    return
                 here = self._active.in_channel(channel.id)
                 others = [s.persona_name for s in here if s.persona_id != current.persona_id]
                 stage = await self._stage(channel, current, persona, cue=cue)
