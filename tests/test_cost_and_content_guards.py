@@ -344,3 +344,25 @@ async def test_an_nsfw_persona_exported_and_imported_in_another_server_stays_nsf
 
     assert json.loads(data)["data"]["tags"] == ["nsfw"]
     assert [row["nsfw"] for row in await world.personas()] == [1, 1]
+
+
+async def test_an_nsfw_persona_leaves_a_channel_that_stops_being_age_restricted(world: World) -> None:
+    await world.make_persona("Sam")
+    await world.alice.slash(world.channel, "persona edit", name="Sam", nsfw=True)
+    lounge = world.guild.create_text_channel("after-dark")
+    await world.env.settle()
+    age_restrict(world, lounge)
+    await start(world, channel=lounge)
+    requests = len(world.chat.requests)
+    cached = world.bot.get_channel(lounge.id)
+    assert isinstance(cached, discord.TextChannel)
+    cached.nsfw = False  # a moderator turned the age restriction off
+
+    await world.alice.send(lounge, "Sam?")
+
+    assert bot_notices(world, lounge)[-1] == (
+        "🔞 **Sam** left: it is marked NSFW, and this channel is no longer age-restricted."
+    )
+    assert len(world.chat.requests) == requests
+    [ended] = await world.rows("SELECT end_reason FROM roleplay_sessions")
+    assert ended == {"end_reason": "channel not age-restricted"}
