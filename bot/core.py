@@ -29,6 +29,7 @@ from bot.humalike.turn_taking import TurnTakingClient
 from bot.image_download import download_session
 from bot.redaction import redacted_url
 from bot.roleplay.service import RoleplayService
+from bot.roleplay.token_meter import TokenMeter
 from bot.settings import Settings
 from bot.sharding import publishes_commands
 from bot.tree import BotCommandTree
@@ -37,9 +38,11 @@ from storage.casts import CastStore
 from storage.database import Database, open_database
 from storage.jobs import JobStore
 from storage.natural import NaturalStore
+from storage.notices import ChannelNotices
 from storage.personas import PersonaStore
 from storage.roleplay import RoleplayStore
 from storage.scenes import SceneStore
+from storage.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +153,11 @@ class PersonaBot(commands.AutoShardedBot):
             natural_store=NaturalStore(self.database),
             scenes=self.scene_store,
             avatars=self.avatars,
+            meter=TokenMeter(
+                UsageStore(self.database),
+                ChannelNotices(self.database),
+                daily_cap=settings.roleplay_daily_tokens_per_guild,
+            ),
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)

@@ -91,6 +91,8 @@ class Settings(StorageSettings):
     roleplay_natural_max_speakers: int = Field(2, ge=1)
     roleplay_natural_memory: bool = True
     roleplay_natural_daily_calls: int = Field(2000, ge=1)
+    # The chat model's tokens (prompt and reply) a server's personas may use a UTC day; 0: no cap.
+    roleplay_daily_tokens_per_guild: int = Field(500_000, ge=0)
 
     log_level: str = "INFO"
 

@@ -30,8 +30,9 @@ from bot.names import required_name
 from bot.personas import persona_choices, resolve_persona
 from bot.rate_limit import PerMinuteLimit
 from bot.roleplay.service import RoleplayService
+from bot.traits import NSFW_TAG, add_traits, apply_traits, tagged_nsfw
 from bot.ui import Form, OwnedView, PersistentButton
-from storage.models import MAX_NAME_LENGTH, NewPersona, Persona
+from storage.models import MAX_NAME_LENGTH, MAX_TALKATIVENESS, NewPersona, Persona
 from storage.personas import NameTaken, PersonaStore
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def card_of(persona: Persona) -> CardPersona:
         grounding=persona.grounding,
         humalike_persona_id=persona.humalike_persona_id,
         creator=persona.creator_name,
-        tags=(),
+        tags=(NSFW_TAG,) if persona.nsfw else (),  # so importing the export elsewhere keeps the mark
         origin=persona.origin,
         card_data=persona.card_data,  # a card's own data goes back out as it came in
     )
@@ -260,7 +261,7 @@ class Personas(commands.GroupCog, group_name="persona"):
         if face is not None:
             embed.set_thumbnail(url=face)
         await interaction.response.send_message(
-            embed=embed,
+            embed=add_traits(embed, persona),
             file=discord.File(io.BytesIO(sheet.content), filename=sheet.filename),
             view=view,
         )
@@ -284,12 +285,26 @@ class Personas(commands.GroupCog, group_name="persona"):
 
     @app_commands.command(name="edit")
     @app_commands.guild_only()
-    @app_commands.describe(name="The persona to edit")
-    async def edit(self, interaction: discord.Interaction, name: str) -> None:
-        """Amend a persona's name and system prompt in a form (its creator, or Manage Server)."""
+    @app_commands.describe(
+        name="The persona to edit",
+        talkativeness="0 (speaks only when called) to 100 (takes most turns); leave both out to edit name and prompt",
+        nsfw="Mark it NSFW: it then speaks only in age-restricted channels",
+    )
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        talkativeness: app_commands.Range[int, 0, MAX_TALKATIVENESS] | None = None,
+        nsfw: bool | None = None,
+    ) -> None:
+        """Set a persona's talkativeness or NSFW mark, or edit its name and prompt in a form."""
         persona = await self._resolve(interaction, name)
-        check_may_change(member_of(interaction), persona, "edit")
-        await interaction.response.send_modal(EditPersona(self, persona))
+        member = member_of(interaction)
+        check_may_change(member, persona, "edit")
+        if talkativeness is None and nsfw is None:
+            await interaction.response.send_modal(EditPersona(self, persona))
+            return
+        await apply_traits(self.bot, interaction, persona, talkativeness=talkativeness, nsfw=nsfw)
 
     async def apply_edit(self, interaction: discord.Interaction, persona: Persona, name: str, prompt: str) -> None:
         current = await self.bot.personas.get(persona.id)
@@ -385,6 +400,7 @@ class Personas(commands.GroupCog, group_name="persona"):
                 created_at=wall_clock(),
                 origin=imported.origin,
                 card_data=imported.card_data,
+                nsfw=tagged_nsfw(imported.tags),
             )
         )
         if picture is not None:  # the card's picture is its avatar, hosted once the answer is out

@@ -15,6 +15,7 @@ from bot.errors import UserFacingError
 from bot.personas import persona_choices, resolve_persona
 from bot.roleplay.access import can_manage, member_and_channel
 from bot.roleplay.service import bold_names
+from bot.roleplay.token_meter import usage_line
 from storage.roleplay import GuildRoleplaySettings, RoleplayMode
 
 IDLE_CHECK_SECONDS = 60
@@ -115,9 +116,10 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
         """Who is speaking in this channel, since when, in which mode, started by whom."""
         _, channel = member_and_channel(interaction)
         active = self.bot.roleplay.in_channel(channel.id)
+        tokens = await self._tokens_today(channel.guild.id)
         if not active:
             await interaction.response.send_message(
-                "No persona is speaking here. Start one with `/roleplay as`.", ephemeral=True
+                "\n".join(["No persona is speaking here. Start one with `/roleplay as`.", *tokens]), ephemeral=True
             )
             return
         lines = [
@@ -125,8 +127,14 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
             f"{s.mode} mode, started by <@{s.started_by}>"
             for s in active
         ]
+        lines += tokens
         lines += await self._natural_cost(channel.guild.id)
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    async def _tokens_today(self, guild_id: int) -> list[str]:
+        """This server's chat-model tokens today, against its cap."""
+        meter = self.bot.roleplay.meter
+        return [usage_line(await meter.spent_today(guild_id), meter.cap)] if meter is not None else []
 
     async def _natural_cost(self, guild_id: int) -> list[str]:
         """Today's billable turn-taking calls of this server, per persona, against its cap."""

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.chat.client import ChatModel, ChatModelError
+from bot.chat.client import CHARS_PER_TOKEN, ChatModel, ChatModelError, TokenUsage
 from tests.fakes.chat_model import DEFAULT_API_KEY, DEFAULT_MODEL, DEFAULT_REPLY, FakeChatModel, error_body, serve
 
 MESSAGES = [
@@ -260,3 +260,66 @@ async def test_the_fake_streams_the_openai_wire_format(fake: FakeChatModel) -> N
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert [chunk["choices"][0]["delta"].get("content") for chunk in chunks[1:-1]] == ["Hi t", "here"]
     assert [chunk["choices"][0]["finish_reason"] for chunk in chunks] == [None, None, None, "stop"]
+
+
+async def test_the_fake_sends_a_usage_chunk_last_and_null_usage_on_the_others_when_asked(fake: FakeChatModel) -> None:
+    fake.script_reply("Hi there", chunk_size=4, usage=(21, 3))
+    body = {"model": DEFAULT_MODEL, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{fake.base_url}/chat/completions", json=body, headers=headers) as response,
+    ):
+        raw = await response.text()
+    events = [block.removeprefix("data: ") for block in raw.split("\n\n") if block]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    *streamed, last = chunks
+    assert last["choices"] == []
+    assert last["usage"] == {"prompt_tokens": 21, "completion_tokens": 3, "total_tokens": 24}
+    assert all("usage" in chunk and chunk["usage"] is None for chunk in streamed)
+
+
+# --- Token usage --------------------------------------------------------------------------------
+
+
+async def test_every_request_asks_for_usage_and_the_reply_carries_the_servers_count(fake: FakeChatModel) -> None:
+    fake.script_reply("Of course it was.", usage=(57, 6))
+    async with chat_model(fake.base_url) as model:
+        reply = model.stream_reply(MESSAGES)
+        text = "".join([delta async for delta in reply])
+
+    assert text == "Of course it was."
+    assert reply.usage == TokenUsage(prompt_tokens=57, completion_tokens=6)
+    assert reply.usage.total_tokens == 63
+    [request] = fake.requests
+    assert request.body["stream_options"] == {"include_usage": True}
+
+
+async def test_a_server_that_reports_no_usage_gets_an_estimate_from_characters(fake: FakeChatModel) -> None:
+    fake.reports_usage = False
+    fake.script_reply("x" * 40)
+    async with chat_model(fake.base_url) as model:
+        reply = model.stream_reply(MESSAGES)
+        [delta async for delta in reply]
+
+    prompt_chars = sum(len(message["content"]) for message in MESSAGES)
+    assert reply.usage is not None and reply.usage.estimated
+    assert reply.usage.completion_tokens == 40 // CHARS_PER_TOKEN
+    assert reply.usage.prompt_tokens == -(-prompt_chars // CHARS_PER_TOKEN)
+
+
+async def test_a_refused_request_cost_nothing_and_a_cut_off_one_is_estimated(fake: FakeChatModel) -> None:
+    fake.fail_next(429)
+    fake.script_reply("Warding the river brush wins games.", chunk_size=5, fail_after_chunks=2)
+    async with chat_model(fake.base_url) as model:
+        refused = model.stream_reply(MESSAGES)
+        with pytest.raises(ChatModelError):
+            [delta async for delta in refused]
+        cut = model.stream_reply(MESSAGES)
+        with pytest.raises(ChatModelError):
+            [delta async for delta in cut]
+
+    assert refused.usage is None
+    assert cut.usage is not None and cut.usage.estimated
+    assert cut.usage.completion_tokens == 10 // CHARS_PER_TOKEN + 1  # "Wardi", "ng th": 10 characters

@@ -339,3 +339,38 @@ async def test_more_natural_personas_than_humalike_connections_all_listen_and_ar
 
     assert turn_taking.open_sockets() == 3  # each holds a connection: none may starve the others
     assert len(turn_taking.calls_of("submit_messages")) == 3
+
+
+async def test_a_natural_turns_tokens_are_counted_with_the_servers_usage(
+    world: World, turn_taking: FakeTurnTaking
+) -> None:
+    await world.make_persona("Sam")
+    world.chat.script_reply("Hey all, Sam here.", usage=(100, 10))
+    await world.admin.slash(world.channel, "roleplay as", persona="Sam", mode="natural")
+    await turn_taking.wait_open()
+    [(_, thread_id)] = [key for key in turn_taking.threads]
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+    world.chat.script_reply("Clean hook.", usage=(50, 5))
+
+    await say(world, world.alice, "that thresh hook was insane", turn_taking)
+
+    assert persona_lines(world)[-1] == ("Sam", "Clean hook.")
+    assert [row["tokens"] for row in await world.rows("SELECT tokens FROM chat_usage")] == [165]
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"roleplay_daily_tokens_per_guild": 100, "roleplay_natural_daily_calls": 50}], indirect=True
+)
+async def test_at_the_token_cap_a_natural_persona_drafts_nothing(world: World, turn_taking: FakeTurnTaking) -> None:
+    await world.make_persona("Sam")
+    world.chat.script_reply("Hey all, Sam here.", usage=(90, 20))  # past the cap of 100
+    await world.admin.slash(world.channel, "roleplay as", persona="Sam", mode="natural")
+    await turn_taking.wait_open()
+    [(_, thread_id)] = [key for key in turn_taking.threads]
+    turn_taking.script_decisions("speak", thread_id=thread_id)
+
+    await say(world, world.alice, "that thresh hook was insane", turn_taking)
+
+    assert len(world.chat.requests) == 1  # the greeting only
+    assert persona_lines(world) == [("Sam", "Hey all, Sam here.")]
+    assert [text for text in bot_notices(world) if text.startswith("🪫")]

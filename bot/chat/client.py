@@ -15,6 +15,11 @@ inside the iteration, so the caller has had the deltas that arrived and then get
 `ChatModelError("unavailable")` with `cut_off=True`. When the server instead ends the HTTP body
 cleanly without a finish chunk or `[DONE]`, the deltas that arrived are all there is, and the
 stream ends normally (with a warning logged).
+
+Token usage: every request asks for it (`stream_options.include_usage`, OpenAI's contract, which
+vLLM, Ollama, LM Studio, llama.cpp and OpenRouter follow); the stream then carries a last chunk with
+a `usage` object and no choices. A server that ignores the option gets its usage estimated from
+characters instead (`TokenUsage.estimated`), so a server's daily token cap still holds.
 """
 
 from __future__ import annotations
@@ -43,6 +48,43 @@ MAX_REASON_CHARS = 300
 # Error codes that mean the account cannot pay, not that the caller is too fast.
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
+# For a server that reports no usage: about four characters a token in English, OpenAI's own rule
+# of thumb. An estimate, not a count; good enough to keep a daily cap in the right place.
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """The tokens one reply cost: as the server reported them, or `estimated` from characters."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def estimated_usage(messages: list[dict[str, str]], reply: str) -> TokenUsage:
+    """An estimate from characters (CHARS_PER_TOKEN), for a server that does not report usage."""
+    prompt_chars = sum(len(str(message.get("content", ""))) for message in messages)
+    return TokenUsage(
+        prompt_tokens=math.ceil(prompt_chars / CHARS_PER_TOKEN),
+        completion_tokens=math.ceil(len(reply) / CHARS_PER_TOKEN),
+        estimated=True,
+    )
+
+
+def reported_usage(value: Any) -> TokenUsage | None:
+    """A `usage` object of a chunk, when it is one (other chunks carry `"usage": null`)."""
+    if not isinstance(value, dict):
+        return None
+    prompt, completion = value.get("prompt_tokens"), value.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        total = value.get("total_tokens")
+        return TokenUsage(0, total) if isinstance(total, int) else None
+    return TokenUsage(prompt, completion)
 
 
 @dataclass
@@ -86,6 +128,40 @@ class ChatModelError(Exception):
         return "The chat model is unavailable right now; try again in a few minutes."
 
 
+class ReplyStream:
+    """A reply's text as it arrives (iterate it), then what it cost (`usage`).
+
+    `usage` is None until the server has answered, and stays None when it refused the request
+    (nothing was generated, so nothing is billed); a reply cut off mid-way is estimated.
+    """
+
+    def __init__(self, messages: list[dict[str, str]]) -> None:
+        self._messages = messages
+        self._deltas: AsyncIterator[str] | None = None
+        self._received: list[str] = []
+        self.answered = False  # the server accepted the request and began streaming
+        self.reported: TokenUsage | None = None
+
+    def __aiter__(self) -> ReplyStream:
+        return self
+
+    async def __anext__(self) -> str:
+        assert self._deltas is not None
+        delta = await self._deltas.__anext__()
+        self._received.append(delta)
+        return delta
+
+    async def aclose(self) -> None:
+        if self._deltas is not None:
+            await self._deltas.aclose()  # type: ignore[attr-defined]
+
+    @property
+    def usage(self) -> TokenUsage | None:
+        if self.reported is not None:
+            return self.reported
+        return estimated_usage(self._messages, "".join(self._received)) if self.answered else None
+
+
 class ChatModel:
     """One configured chat model: `stream_reply()` for replies, `close()` when the bot closes."""
 
@@ -111,14 +187,24 @@ class ChatModel:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
-    async def stream_reply(
-        self, messages: list[dict[str, str]], *, max_tokens: int | None = None
-    ) -> AsyncIterator[str]:
-        """Yield the reply's text as it arrives, in pieces; raise `ChatModelError` on failure.
+    def stream_reply(self, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> ReplyStream:
+        """The reply's text as it arrives, in pieces, then its `usage`; iterating raises `ChatModelError`.
 
-        Close the iterator (`contextlib.aclosing`) when stopping early, so the HTTP stream closes.
+        Close the stream (`contextlib.aclosing`) when stopping early, so the HTTP stream closes.
         """
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
+        reply = ReplyStream(messages)
+        reply._deltas = self._stream(messages, max_tokens, reply)
+        return reply
+
+    async def _stream(
+        self, messages: list[dict[str, str]], max_tokens: int | None, reply: ReplyStream
+    ) -> AsyncIterator[str]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if max_tokens is not None:  # `max_tokens`, not `max_completion_tokens`: every compatible server accepts it
             body["max_tokens"] = max_tokens
         received = False
@@ -129,9 +215,12 @@ class ChatModel:
             ) as response:
                 if response.status >= 400:
                     raise await self._refusal(response)
+                reply.answered = True
                 async for event in _events(response):
                     if "error" in event:  # an error reported inside the stream
                         raise self._stream_error(event["error"], cut_off=received)
+                    # Usually its own last chunk; some servers put it on the finish chunk instead.
+                    reply.reported = reported_usage(event.get("usage")) or reply.reported
                     choices = event.get("choices") or []
                     if not choices:  # usage or filter-result chunks carry no choices
                         continue

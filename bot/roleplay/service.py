@@ -24,6 +24,7 @@ from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
 from bot.roleplay.characters import Characters
 from bot.roleplay.choosing import RECENT_LINES
+from bot.roleplay.content import channel_no_longer_allows, check_may_speak_here, may_speak_here, nsfw_ended_notice
 from bot.roleplay.history import ChannelLine, Stage
 from bot.roleplay.narrator import NEXT_CUE, NO_NARRATOR, OPENING_CUE, channel_narrator
 from bot.roleplay.natural.conductor import Heard
@@ -34,6 +35,7 @@ from bot.roleplay.persona_chain import PersonaChain, called_by_persona
 from bot.roleplay.scenes import SceneBoard, preview
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import HistoryBounds, Speaker
+from bot.roleplay.token_meter import TokenMeter
 from bot.roleplay.transcript import Transcripts
 from bot.roleplay.turns import TurnQueue
 from bot.roleplay.webhooks import Speakable, WebhookPool, check_can_speak
@@ -74,6 +76,7 @@ class RoleplayService:
         scenes: SceneStore | None = None,
         rng: random.Random | None = None,
         avatars: AvatarHost | None = None,
+        meter: TokenMeter | None = None,
     ) -> None:
         self._client = client
         self.chat = chat  # also writes /scene recap
@@ -81,6 +84,7 @@ class RoleplayService:
         self._store = store
         self._personas = personas
         self._settings = settings
+        self.meter = meter  # the chat model's tokens per server per day, and their cap
         self._active = ActiveSessions()
         self._webhooks = WebhookPool(client, store)
         self._transcripts = Transcripts()
@@ -103,6 +107,7 @@ class RoleplayService:
                 max_tokens=settings.chat_model_max_tokens,
                 on_spoken=self._spoken,
                 avatars=avatars,
+                meter=meter,
             )
             if chat is not None
             else None
@@ -192,6 +197,8 @@ class RoleplayService:
         member, channel = member_and_channel(interaction)
         if any(persona.guild_id != member.guild.id for persona in personas):
             raise UserFacingError("That persona belongs to another server.")
+        for persona in personas:  # a cast comes in whole or not at all
+            check_may_speak_here(persona, channel)
         check_may_start_here(member, channel, await self._store.guild_settings(member.guild.id))
         check_can_speak(channel, member.guild.me)
         # Which greeting each persona enters with: refused now if the card has no such greeting.
@@ -323,6 +330,11 @@ class RoleplayService:
             before.name, after.name, prompt_edited=before.system_prompt != after.system_prompt, by_mention=by.mention
         )
         for session in self._active.update_persona(after):
+            channel = self._client.get_channel(session.channel_id)
+            if isinstance(channel, discord.TextChannel | discord.Thread) and not may_speak_here(after, channel):
+                await self._end(session, reason=f"marked NSFW by {by.id}")
+                await self._tell(session.channel_id, nsfw_ended_notice(after.name, by_mention=by.mention))
+                continue
             if self.natural is not None and session.mode == "natural":
                 self.natural.update(session, after)
             if notice is not None:
@@ -575,6 +587,10 @@ class RoleplayService:
                 persona = self._active.persona(session.persona_id)
                 if current is None or persona is None:
                     return  # stopped while waiting
+                if not may_speak_here(persona, channel):  # the channel stopped being age-restricted
+                    await self._end(current, reason="channel not age-restricted")
+                    await self._tell(channel.id, channel_no_longer_allows(persona.name))
+                    return
                 here = self._active.in_channel(channel.id)
                 others = [s.persona_name for s in here if s.persona_id != current.persona_id]
                 if opening:

@@ -18,6 +18,7 @@ from bot.roleplay.history import NO_STAGE, ChannelLine, SettingNote, Stage, buil
 from bot.roleplay.names import webhook_username
 from bot.roleplay.splitting import split_message
 from bot.roleplay.streaming import StreamPublisher
+from bot.roleplay.token_meter import TokenMeter
 from bot.roleplay.transcript import Transcripts
 from bot.roleplay.webhooks import Speakable, WebhookPool
 from storage.roleplay import RoleplayStore, Session
@@ -52,6 +53,7 @@ class Speaker:
         max_tokens: int,
         on_spoken: Callable[[int, Session, str], None] | None = None,
         avatars: AvatarHost | None = None,
+        meter: TokenMeter | None = None,
     ) -> None:
         self._chat = chat
         self._webhooks = webhooks
@@ -62,6 +64,7 @@ class Speaker:
         self.last_speaker: dict[int, int] = {}  # channel id -> persona id
         self._on_spoken = on_spoken  # told (channel id, session, text) of every line a persona finished
         self._avatars = avatars  # each message carries its persona's picture, at a URL that never expires
+        self.meter = meter  # the server's tokens today and their cap; natural turns use it too
 
     async def speak(
         self,
@@ -74,6 +77,8 @@ class Speaker:
         stage: Stage = NO_STAGE,
     ) -> None:
         """Run one turn of `session`'s persona in `channel`."""
+        if self.meter is not None and not await self.meter.allows(channel):
+            return  # the server spent today's tokens: quiet until the next day (the channel was told)
         messages = self.messages(channel, session, system_prompt, others, stage=stage)
         if greeting:
             # Roles must alternate for strict chat templates: join a trailing user turn rather than add one.
@@ -91,8 +96,9 @@ class Speaker:
         publisher = StreamPublisher(send=send, edit=edit, clock=time.monotonic, min_edit_interval=EDIT_INTERVAL_SECONDS)
         # Typing shows until the first words arrive; sent alongside the model's request, it adds no wait.
         typing = asyncio.create_task(show_typing(channel))
+        reply = self._chat.stream_reply(messages, max_tokens=self._max_tokens)
         try:
-            async for delta in self._chat.stream_reply(messages, max_tokens=self._max_tokens):
+            async for delta in reply:
                 await publisher.feed(delta)
         except ChatModelError as error:
             log.warning("The chat model failed for %s in %s: %s", session.persona_name, channel.id, error.kind)
@@ -106,6 +112,8 @@ class Speaker:
             return
         finally:
             await typing  # never outlives the turn
+            if self.meter is not None:  # a reply cut short was paid for too
+                await self.meter.record(session.guild_id, session.persona_id, reply.usage)
         parts = await publisher.finish()
         if not parts:
             await self._tell(channel, f"⚠️ {session.persona_name} had nothing to say (the chat model sent no text).")

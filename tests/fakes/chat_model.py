@@ -8,7 +8,8 @@ and OpenRouter all copy:
   per `chat.completion.chunk`. The first chunk's delta is `{"role": "assistant", "content": ""}`,
   then one chunk per piece of text (`delta.content`), then a chunk with an empty delta and
   `finish_reason`, then (with `stream_options.include_usage`) a usage chunk with no choices, then
-  `data: [DONE]`.
+  `data: [DONE]`. With `include_usage`, every other chunk carries `"usage": null`, as the reference
+  says. `reports_usage = False` plays a server that ignores `stream_options` (no usage at all).
 - With `"stream": false` (the default): one `chat.completion` object.
 - Errors as `{"error": {"message", "type", "param", "code"}}`: 401 `invalid_api_key`, 404
   `model_not_found`, 400 `invalid_request_error` for a malformed request, and whatever a test
@@ -126,6 +127,8 @@ class ScriptedReply:
     fail_after_chunks: int | None = None
     finish_reason: str = "stop"
     cut: Cut = "abort"
+    # (prompt_tokens, completion_tokens) the server reports; None: counted (words stand in for tokens).
+    usage: tuple[int, int] | None = None
 
     def pieces(self) -> list[str]:
         return [self.text[start : start + self.chunk_size] for start in range(0, len(self.text), self.chunk_size)]
@@ -185,6 +188,7 @@ class FakeChatModel:
         self.sleep = sleep
         self.base_url: str | None = None  # set by `serve()` while served
         self.default_reply = ScriptedReply(DEFAULT_REPLY)
+        self.reports_usage = True  # False: a server that ignores `stream_options.include_usage`
         self.requests: list[RecordedChat] = []
         self._held = HeldRequests()
         self._replies: deque[ScriptedReply] = deque()
@@ -203,12 +207,15 @@ class FakeChatModel:
         fail_after_chunks: int | None = None,
         finish_reason: str = "stop",
         cut: Cut = "abort",
+        usage: tuple[int, int] | None = None,
     ) -> None:
         """The next answered completion replies `text` (queued, first in first out; see `ScriptedReply`)."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._replies.append(
-            ScriptedReply(text, chunk_size, first_token_delay, chunk_delay, fail_after_chunks, finish_reason, cut)
+            ScriptedReply(
+                text, chunk_size, first_token_delay, chunk_delay, fail_after_chunks, finish_reason, cut, usage
+            )
         )
 
     def fail_next(
@@ -454,7 +461,9 @@ class FakeChatModel:
         )
         response.headers["x-request-id"] = request[REQUEST_ID]
         await response.prepare(request)
-        chunk = _ChunkMaker(body["model"])
+        options = body.get("stream_options")
+        include_usage = self.reports_usage and isinstance(options, dict) and options.get("include_usage") is True
+        chunk = _ChunkMaker(body["model"], include_usage=include_usage)
         await _send_event(response, chunk({"role": "assistant", "content": "", "refusal": None}))
         for sent, piece in enumerate(reply.pieces()):
             if sent == reply.fail_after_chunks:
@@ -465,9 +474,8 @@ class FakeChatModel:
         if reply.fail_after_chunks is not None:  # asked to fail after every chunk there is
             return await self._cut(request, response, reply.cut)
         await _send_event(response, chunk({}, finish_reason=reply.finish_reason))
-        options = body.get("stream_options")
-        if isinstance(options, dict) and options.get("include_usage"):
-            await _send_event(response, {**chunk.envelope(), "choices": [], "usage": _usage(body, reply.text)})
+        if include_usage:
+            await _send_event(response, {**chunk.envelope(), "choices": [], "usage": _usage(body, reply)})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -533,10 +541,13 @@ def _model_object(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
 
 
-def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
+def _usage(body: dict[str, Any], reply: ScriptedReply) -> dict[str, int]:
+    if reply.usage is not None:
+        prompt, completion = reply.usage
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
     # Words stand in for tokens: the shape matters here, not the count.
     prompt = sum(len(str(message.get("content", "")).split()) for message in body["messages"])
-    completion = len(text.split())
+    completion = len(reply.text.split())
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
@@ -555,7 +566,7 @@ def _completion(body: dict[str, Any], reply: ScriptedReply) -> dict[str, Any]:
                 "finish_reason": reply.finish_reason,
             }
         ],
-        "usage": _usage(body, reply.text),
+        "usage": _usage(body, reply),
     }
 
 
@@ -564,6 +575,7 @@ class _ChunkMaker:
     """Builds the chunks of one streamed completion: same id, created and model on each."""
 
     model: str
+    include_usage: bool = False  # then every chunk but the usage chunk says `"usage": null`
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -578,7 +590,7 @@ class _ChunkMaker:
 
     def __call__(self, delta: dict[str, Any], *, finish_reason: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return {**self.envelope(), "choices": [choice]}
+        return {**self.envelope(), "choices": [choice], **({"usage": None} if self.include_usage else {})}
 
 
 async def _send_event(response: web.StreamResponse, data: dict[str, Any]) -> None:

@@ -168,13 +168,19 @@ class NaturalRoleplay:
         if session is None or not isinstance(channel, discord.TextChannel | discord.Thread):
             return None
         others = [v.name for v in self._conductors[session.channel_id].voices if v.persona_id != voice.persona_id]
+        meter = self._speaker.meter
+        if meter is not None and not await meter.allows(channel):
+            return None  # the server spent today's tokens (the channel was told)
         messages = self._speaker.messages(channel, session, recalled_note(voice.system_prompt, recalled), others)
+        reply = self._chat.stream_reply(messages, max_tokens=self._settings.chat_model_max_tokens)
         try:
-            max_tokens = self._settings.chat_model_max_tokens
-            parts = [delta async for delta in self._chat.stream_reply(messages, max_tokens=max_tokens)]
+            parts = [delta async for delta in reply]
         except ChatModelError as error:
             log.warning("The chat model failed for %s in %s: %s", voice.name, channel.id, error.kind)
             return None
+        finally:
+            if meter is not None:
+                await meter.record(session.guild_id, session.persona_id, reply.usage)
         return "".join(parts).strip() or None
 
     async def _deliver(self, key: tuple[int, int], piece: Piece) -> None:
