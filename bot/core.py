@@ -39,7 +39,7 @@ from storage.roleplay import RoleplayStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts")
+EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts", "cogs.steering")
 
 
 class PersonaBot(commands.AutoShardedBot):
