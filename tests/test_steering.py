@@ -11,6 +11,7 @@ import pytest
 
 from bot.roleplay.stopping import StoppableStream
 from tests.conftest import World
+from tests.fakes.chat_model import RecordedChat
 
 COUNTING = "One two three four five six seven eight nine ten eleven twelve."
 
@@ -42,6 +43,15 @@ class HeldReply:
 
     def go_on(self) -> None:
         self._go_on.set()
+
+    async def ended(self, request: RecordedChat) -> RecordedChat:
+        """`request` as the fake records it once its answer ended, sent whole or cut by the bot (status None)."""
+        index = self._world.chat.requests.index(request)
+        for _ in range(500):  # the fake records the request again, with its status, when the answer ends
+            if self._world.chat.requests[index] is not request:
+                return self._world.chat.requests[index]
+            await asyncio.sleep(0.01)
+        raise AssertionError("the model is still answering: the bot never closed the request")
 
     async def _between_pieces(self, seconds: float) -> None:
         if not seconds:
@@ -150,6 +160,25 @@ async def test_an_edit_changes_the_message_and_what_the_persona_remembers_saying
     assert all("Braum" not in message["content"] for message in history)
 
 
+async def test_after_a_restart_an_edit_still_changes_what_the_persona_remembers(world: World) -> None:
+    await world.make_persona("Sam")
+    world.chat.script_reply("I main Braum.")
+    await start(world)
+    await world.alice.send(world.channel, "nice")
+    [greeting] = persona_messages(world)
+    await world.restart()
+
+    shown = await world.admin.context_menu(world.channel, "Edit", greeting)
+    await world.admin.submit_modal(shown, {"text": "I main Thresh."})
+
+    world.chat.script_reply("Thresh it is.")
+    await world.alice.send(world.channel, "Sam, main?")
+    history = history_of_last_request(world)
+    assert {"role": "assistant", "content": "I main Thresh."} in history
+    assert "alice: nice" in history[-1]["content"]  # the rest of the conversation was read back once, whole
+    assert all("Braum" not in message["content"] for message in history)
+
+
 async def test_the_edit_form_refuses_another_member_before_it_opens(world: World) -> None:
     await world.make_persona("Sam")
     await start(world)
@@ -174,15 +203,16 @@ async def test_stop_cuts_a_streaming_reply_where_it_is(world: World, held_reply:
     [_, streaming] = persona_messages(world)
     assert [c.label for row in streaming.components for c in row.children] == ["Stop"]
 
+    streaming_request = world.chat.requests[-1]
+
     result = await world.admin.click(streaming, label="Stop")
-    held_reply.go_on()  # the model would go on: nobody listens any more
-    await world.env.settle()
+    answer = await held_reply.ended(streaming_request)  # still held by the fake unless the bot hung up
 
     assert result.ephemeral and "stops there" in result.response.content
     cut = world.message(streaming.id)
     assert cut.components == []
     assert cut.content and COUNTING.startswith(cut.content) and cut.content != COUNTING
-    assert world.chat.requests[-1].status is None  # the request was closed before the model finished
+    assert answer.status is None  # the bot closed the request: no more words were made or paid for
     world.chat.script_reply("Sorry, lost count.")
     await world.alice.send(world.channel, "Sam?")
     assert {"role": "assistant", "content": cut.content} in history_of_last_request(world)
