@@ -46,7 +46,7 @@ from storage.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts", "cogs.scene")
+EXTENSIONS = ("cogs.enhance", "cogs.roleplay", "cogs.personas", "cogs.casts", "cogs.scene", "cogs.steering")
 
 
 class PersonaBot(commands.AutoShardedBot):

@@ -34,6 +34,15 @@ class GuildRoleplaySettings:
     allowed_channels: tuple[int, ...] | None = None  # None: every channel
 
 
+@dataclass(frozen=True)
+class MessageOrigin:
+    """Where a persona's message came from (persona_messages)."""
+
+    channel_id: int
+    persona_id: int
+    session_id: int
+
+
 class AlreadyActive(Exception):
     """This persona already speaks in this channel."""
 
@@ -156,6 +165,13 @@ class RoleplayStore:
             f"SELECT message_id, persona_id FROM persona_messages WHERE message_id IN ({marks})", message_ids
         )
         return {row["message_id"]: row["persona_id"] for row in rows}
+
+    async def message_origin(self, message_id: int) -> MessageOrigin | None:
+        """Which persona, session and channel a persona's message belongs to; None for any other message."""
+        row = await self._db.fetch_one(
+            "SELECT channel_id, persona_id, session_id FROM persona_messages WHERE message_id = ?", (message_id,)
+        )
+        return MessageOrigin(row["channel_id"], row["persona_id"], row["session_id"]) if row else None
 
     async def webhook(self, channel_id: int) -> tuple[int, str] | None:
         row = await self._db.fetch_one(

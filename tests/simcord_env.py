@@ -12,6 +12,7 @@ from bot.core import PersonaBot
 from bot.enhance.wakeup import Wakeup
 from bot.humalike.turn_taking import ThreadSocket
 from bot.humalike.turn_taking_models import Event
+from tests.simcord_webhooks import application_owned_webhooks
 
 
 @asynccontextmanager
@@ -41,11 +42,12 @@ async def running_on_simcord(bot: PersonaBot, **options: Any) -> AsyncIterator[s
 
     ThreadSocket.__anext__ = declared_next_event  # type: ignore[method-assign]
     try:
-        await env.start()
-        try:
-            yield env
-        finally:
-            await env.shutdown()
+        with application_owned_webhooks():  # the persona webhook's Stop button
+            await env.start()
+            try:
+                yield env
+            finally:
+                await env.shutdown()
     finally:
         Wakeup.sleep = sleep  # type: ignore[method-assign]
         ThreadSocket.__anext__ = next_event  # type: ignore[method-assign]

@@ -21,6 +21,11 @@ def may_start(member: discord.Member, settings: GuildRoleplaySettings) -> bool:
     return settings.starter_role_id is not None and any(r.id == settings.starter_role_id for r in member.roles)
 
 
+def may_steer(member: discord.Member, started_by: int, settings: GuildRoleplaySettings) -> bool:
+    """Regenerate, Edit and Stop a persona's reply: whoever started its session, or anyone who may start roleplay."""
+    return member.id == started_by or may_start(member, settings)
+
+
 def check_may_start_here(member: discord.Member, channel: Speakable, settings: GuildRoleplaySettings) -> None:
     """A UserFacingError when `member` may not start roleplay, or not in `channel`."""
     if not may_start(member, settings):

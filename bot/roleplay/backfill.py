@@ -50,6 +50,7 @@ async def read_back(
             content=message.clean_content,
             persona_id=persona_id,
             author_id=message.author.id,
+            message_id=message.id,
         )
         lines.append((message.created_at.timestamp(), line))
     return lines

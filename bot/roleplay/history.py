@@ -22,12 +22,21 @@ OPENING_TURN_AFTER_CUT = "(Earlier messages are not shown.)"
 
 @dataclass(frozen=True)
 class ChannelLine:
-    """One message of the channel: `persona_id` is set when a persona said it through the webhook."""
+    """One message of the channel: `persona_id` is set when a persona said it through the webhook.
+
+    `message_id` is the Discord message the line starts in (None when unknown), and `continued_in`
+    the messages a reply longer than Discord's limit went on in: Regenerate and Edit find a line by them.
+    """
 
     author_name: str
     content: str
     persona_id: int | None
     author_id: int
+    message_id: int | None = None
+    continued_in: tuple[int, ...] = ()
+
+    def shown_in(self, message_id: int) -> bool:
+        return message_id == self.message_id or message_id in self.continued_in
 
 
 @dataclass(frozen=True)

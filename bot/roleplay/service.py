@@ -35,6 +35,7 @@ from bot.roleplay.persona_chain import PersonaChain, called_by_persona
 from bot.roleplay.scenes import SceneBoard, preview
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import HistoryBounds, Speaker
+from bot.roleplay.steering import Steering
 from bot.roleplay.token_meter import TokenMeter
 from bot.roleplay.transcript import Transcripts
 from bot.roleplay.turns import TurnQueue
@@ -111,6 +112,17 @@ class RoleplayService:
             )
             if chat is not None
             else None
+        )
+        self.steering = Steering(
+            store=store,
+            active=self._active,
+            transcripts=self._transcripts,
+            webhooks=self._webhooks,
+            speaker=self._speaker,
+            chat=chat,
+            max_tokens=settings.chat_model_max_tokens,
+            stage=self._stage,
+            catch_up=self._catch_up,
         )
         # Channels whose sessions outlived a restart: their transcript is read back from Discord once.
         self._to_read_back: set[int] = set()
@@ -536,6 +548,18 @@ class RoleplayService:
             from_member=not (message.author.bot or message.webhook_id is not None),
         )
         self.natural.hear(message.channel.id, line)
+
+    async def _catch_up(self, channel: Speakable) -> None:
+        """Read a channel's past back now, if a restart left it unread: a reply in it is being steered."""
+        sessions = self._active.in_channel(channel.id)
+        if channel.id not in self._to_read_back or not sessions:
+            return
+        self._to_read_back.discard(channel.id)
+        me = self._client.user
+        now = discord.Object(discord.utils.time_snowflake(discord.utils.utcnow(), high=True))
+        since = min(s.started_at for s in sessions)
+        earlier = await read_back(channel, since=since, before=now, store=self._store, bot_user_id=me.id if me else 0)
+        self._transcripts.extend(channel.id, earlier)
 
     async def _our_webhook_id(self, channel: Speakable) -> int | None:
         try:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import discord
@@ -17,6 +17,8 @@ from bot.clock import wall_clock
 from bot.roleplay.history import NO_STAGE, ChannelLine, SettingNote, Stage, build_messages
 from bot.roleplay.names import webhook_username
 from bot.roleplay.splitting import split_message
+from bot.roleplay.stop_button import no_buttons, stop_view
+from bot.roleplay.stopping import RunningReplies, RunningReply, StoppableStream
 from bot.roleplay.streaming import StreamPublisher
 from bot.roleplay.token_meter import TokenMeter
 from bot.roleplay.transcript import Transcripts
@@ -32,6 +34,14 @@ EDIT_INTERVAL_SECONDS = 1.0  # Discord's webhook rate limits; at most one edit a
 async def show_typing(channel: Speakable) -> None:
     with contextlib.suppress(discord.HTTPException):  # a nicety: never a reason not to answer
         await channel.typing()
+
+
+def add_greeting_cue(messages: list[dict[str, str]]) -> None:
+    """Ask for a greeting; roles must alternate for strict chat templates: join a trailing user turn."""
+    if messages[-1]["role"] == "user":
+        messages[-1] = {"role": "user", "content": messages[-1]["content"] + "\n" + GREETING_CUE}
+    else:
+        messages.append({"role": "user", "content": GREETING_CUE})
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class Speaker:
         self._bounds = bounds
         self._max_tokens = max_tokens
         self.last_speaker: dict[int, int] = {}  # channel id -> persona id
+        self.running = RunningReplies()  # replies streaming now, for their Stop buttons
         self._on_spoken = on_spoken  # told (channel id, session, text) of every line a persona finished
         self._avatars = avatars  # each message carries its persona's picture, at a URL that never expires
         self.meter = meter  # the server's tokens today and their cap; natural turns use it too
@@ -81,30 +92,43 @@ class Speaker:
             return  # the server spent today's tokens: quiet until the next day (the channel was told)
         messages = self.messages(channel, session, system_prompt, others, stage=stage)
         if greeting:
-            # Roles must alternate for strict chat templates: join a trailing user turn rather than add one.
-            if messages[-1]["role"] == "user":
-                messages[-1] = {"role": "user", "content": messages[-1]["content"] + "\n" + GREETING_CUE}
-            else:
-                messages.append({"role": "user", "content": GREETING_CUE})
+            add_greeting_cue(messages)
+        source = self._chat.stream_reply(messages, max_tokens=self._max_tokens)
+        try:
+            async with StoppableStream(source) as stream:
+                reply = self.running.begin(session, channel.id, stream)
+                try:
+                    await self._stream(channel, session, stream, reply)
+                finally:
+                    self.running.end(reply)
+        finally:
+            if self.meter is not None:  # a reply cut short (or stopped) was paid for too
+                await self.meter.record(session.guild_id, session.persona_id, source.usage)
+
+    async def _stream(self, channel: Speakable, session: Session, stream: StoppableStream, reply: RunningReply) -> None:
+        finishing = False
 
         async def send(text: str) -> int:
-            return await self.post(channel, session, text)
+            message_id = await self.post(channel, session, text, view=stop_view(session.id))
+            self.running.posted(reply, message_id)
+            return message_id
 
         async def edit(message_id: int, text: str) -> None:
-            await self._webhooks.edit(channel, message_id, text)
+            # The Stop button stays while the words come, and goes with the last edit.
+            await self._webhooks.edit(channel, message_id, text, view=no_buttons() if finishing else None)
 
         publisher = StreamPublisher(send=send, edit=edit, clock=time.monotonic, min_edit_interval=EDIT_INTERVAL_SECONDS)
         # Typing shows until the first words arrive; sent alongside the model's request, it adds no wait.
         typing = asyncio.create_task(show_typing(channel))
-        reply = self._chat.stream_reply(messages, max_tokens=self._max_tokens)
         try:
-            async for delta in reply:
+            async for delta in stream:
                 await publisher.feed(delta)
         except ChatModelError as error:
             log.warning("The chat model failed for %s in %s: %s", session.persona_name, channel.id, error.kind)
+            finishing = True
             await self._finish_quietly(publisher)
             await self._tell(channel, f"⚠️ {session.persona_name} could not answer: {error.user_line()}")
-            self._remember(channel, session, publisher.text)
+            self._remember(channel, session, publisher.text, publisher.messages)
             return
         except discord.HTTPException as error:
             log.warning("Discord refused %s's words in %s: %s", session.persona_name, channel.id, error)
@@ -112,13 +136,13 @@ class Speaker:
             return
         finally:
             await typing  # never outlives the turn
-            if self.meter is not None:  # a reply cut short was paid for too
-                await self.meter.record(session.guild_id, session.persona_id, reply.usage)
-        parts = await publisher.finish()
+        finishing = True
+        parts = await publisher.finish(edit_every_message=True)
         if not parts:
-            await self._tell(channel, f"⚠️ {session.persona_name} had nothing to say (the chat model sent no text).")
+            if not stream.stopped:
+                await self._tell(channel, f"⚠️ {session.persona_name} had nothing to say (the chat model sent no text).")
             return
-        self._remember(channel, session, publisher.text)
+        self._remember(channel, session, publisher.text, publisher.messages)
 
     async def recite(self, channel: Speakable, session: Session, text: str) -> None:
         """Say `text` as the persona's line, as written (a card's greeting): the chat model is not asked."""
@@ -132,9 +156,17 @@ class Speaker:
         self._remember(channel, session, text)
 
     def messages(
-        self, channel: Speakable, session: Session, system_prompt: str, others: list[str], *, stage: Stage = NO_STAGE
+        self,
+        channel: Speakable,
+        session: Session,
+        system_prompt: str,
+        others: list[str],
+        *,
+        stage: Stage = NO_STAGE,
+        lines: Sequence[ChannelLine] | None = None,
     ) -> list[dict[str, str]]:
-        """What the model is sent for a turn: the prompt, a note on the setting, the conversation so far."""
+        """What the model is sent for a turn: the prompt, a note on the setting, the conversation so far
+        (or `lines`, the conversation as it was when a regenerated reply was first written)."""
         return build_messages(
             persona_id=session.persona_id,
             persona_name=session.persona_name,
@@ -142,18 +174,20 @@ class Speaker:
             setting=SettingNote(
                 guild_name=channel.guild.name, channel_name=getattr(channel, "name", "chat"), other_personas=others
             ),
-            lines=self._transcripts.since(channel.id, session.started_at),
+            lines=self._transcripts.since(channel.id, session.started_at) if lines is None else lines,
             max_messages=self._bounds.messages,
             max_chars=self._bounds.chars,
             max_prompt_chars=self._bounds.system_prompt_chars,
             stage=stage,
         )
 
-    async def post(self, channel: Speakable, session: Session, text: str) -> int:
+    async def post(
+        self, channel: Speakable, session: Session, text: str, *, view: discord.ui.View | None = None
+    ) -> int:
         """Post `text` as the persona through the channel's webhook, and remember it was theirs; its id."""
         username = webhook_username(session.persona_name)
         avatar_url = await self._avatars.for_message(session, channel) if self._avatars else None
-        message = await self._webhooks.send(channel, content=text, username=username, avatar_url=avatar_url)
+        message = await self._webhooks.send(channel, content=text, username=username, avatar_url=avatar_url, view=view)
         await self._store.record_message(
             message_id=message.id,
             channel_id=channel.id,
@@ -167,20 +201,25 @@ class Speaker:
         self.last_speaker.pop(channel_id, None)
 
     def channels(self) -> set[int]:
-        return set(self.last_speaker)
+        return set(self.last_speaker) | self.running.channels()
 
     async def _finish_quietly(self, publisher: StreamPublisher[int]) -> None:
         """Show what arrived before a failure; a Discord refusal then is already being reported."""
         try:
-            await publisher.finish()
+            await publisher.finish(edit_every_message=True)  # the Stop button goes too
         except discord.HTTPException:
             log.warning("Could not show the end of a reply cut short")
 
-    def _remember(self, channel: Speakable, session: Session, text: str) -> None:
+    def _remember(self, channel: Speakable, session: Session, text: str, message_ids: Sequence[int] = ()) -> None:
         if not text.strip():
             return
         line = ChannelLine(
-            author_name=session.persona_name, content=text.strip(), persona_id=session.persona_id, author_id=0
+            author_name=session.persona_name,
+            content=text.strip(),
+            persona_id=session.persona_id,
+            author_id=0,
+            message_id=message_ids[0] if message_ids else None,
+            continued_in=tuple(message_ids[1:]),
         )
         self._transcripts.add(channel.id, line, at=wall_clock())
         self.last_speaker[channel.id] = session.persona_id

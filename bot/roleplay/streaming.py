@@ -84,19 +84,23 @@ class StreamPublisher(Generic[T]):
             await self._show_in_current(self._tail.rstrip(), final=False)
         await self._edit_due()
 
-    async def finish(self) -> list[str]:
-        """Bring every message to its final text, waiting out the interval if need be; return the parts."""
+    async def finish(self, *, edit_every_message: bool = False) -> list[str]:
+        """Bring every message to its final text, waiting out the interval if need be; return the parts.
+
+        With `edit_every_message`, a message already showing its final text is edited once more too
+        (the edit callback then takes away what only a streaming message carries, its Stop button).
+        """
         if not self._finished:
             self._finished = True
             self._current_open = False
             for message in self._posted:
-                if message.wanted == message.shown:
+                if message.wanted == message.shown and not edit_every_message:
                     continue
                 # Even the last edit keeps its distance: at most one edit a second, without exception.
                 wait = message.touched_at + self._min_edit_interval - self._clock()
                 if wait > 0:
                     await self._sleep(wait)
-                await self._edit_to_wanted(message)
+                await self._edit_to_wanted(message, even_unchanged=edit_every_message)
         return [message.wanted for message in self._posted]
 
     async def _show_in_current(self, text: str, *, final: bool) -> None:
@@ -117,9 +121,9 @@ class StreamPublisher(Generic[T]):
             if now - message.touched_at >= self._min_edit_interval:
                 await self._edit_to_wanted(message)
 
-    async def _edit_to_wanted(self, message: _PostedMessage[T]) -> None:
-        # Never the same text twice, never empty text.
-        if message.wanted == message.shown or not message.wanted:
+    async def _edit_to_wanted(self, message: _PostedMessage[T], *, even_unchanged: bool = False) -> None:
+        # Never the same text twice (unless asked, for the last edit), never empty text.
+        if (message.wanted == message.shown and not even_unchanged) or not message.wanted:
             return
         await self._edit(message.handle, message.wanted)
         message.shown = message.wanted

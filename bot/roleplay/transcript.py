@@ -41,6 +41,29 @@ class Transcripts:
         found.reverse()
         return found
 
+    def find(self, channel_id: int, message_id: int) -> tuple[float, ChannelLine] | None:
+        """The line shown in Discord message `message_id`, with when it was said; None if not kept."""
+        return next(((at, line) for at, line in self._lines.get(channel_id, ()) if line.shown_in(message_id)), None)
+
+    def before(self, channel_id: int, message_id: int, started_at: float) -> list[ChannelLine]:
+        """The lines since `started_at` that came before the one shown in `message_id`: the history it answered."""
+        lines = []
+        for at, line in self._lines.get(channel_id, ()):
+            if line.shown_in(message_id):
+                break
+            if at >= started_at:
+                lines.append(line)
+        return lines
+
+    def replace(self, channel_id: int, message_id: int, line: ChannelLine) -> bool:
+        """Put `line` in place of the one shown in `message_id` (a regenerated, edited or cut reply)."""
+        lines = self._lines.get(channel_id, ())
+        for index, (at, old) in enumerate(lines):
+            if old.shown_in(message_id):
+                lines[index] = (at, line)
+                return True
+        return False
+
     def forget(self, channel_id: int) -> None:
         self._lines.pop(channel_id, None)
 

@@ -117,9 +117,19 @@ class WebhookPool:
         return webhook
 
     async def send(
-        self, channel: Speakable, *, content: str, username: str, avatar_url: str | None
+        self,
+        channel: Speakable,
+        *,
+        content: str,
+        username: str,
+        avatar_url: str | None,
+        view: discord.ui.View | None = None,
     ) -> discord.WebhookMessage:
-        """Post as a persona, recreating the webhook once if a moderator deleted it."""
+        """Post as a persona, recreating the webhook once if a moderator deleted it.
+
+        The bot made the webhook, so Discord counts it as the application's and lets it carry
+        buttons (`view`), which then reach the bot like any other.
+        """
         for attempt in (1, 2):
             webhook = await self.get(channel)
             try:
@@ -128,6 +138,7 @@ class WebhookPool:
                     username=username,
                     avatar_url=avatar_url or discord.utils.MISSING,
                     wait=True,
+                    view=view or discord.utils.MISSING,
                     **_thread(channel),
                 )
             except discord.NotFound as error:
@@ -137,9 +148,16 @@ class WebhookPool:
                 await self.forget(channel)
         raise AssertionError("unreachable")
 
-    async def edit(self, channel: Speakable, message_id: int, content: str) -> None:
+    async def edit(
+        self, channel: Speakable, message_id: int, content: str, *, view: discord.ui.View | None = None
+    ) -> None:
+        """Change a persona's message; its buttons stay unless `view` is given (an empty one takes them away)."""
         webhook = await self.get(channel)
-        await webhook.edit_message(message_id, content=content, **_thread(channel))
+        await webhook.edit_message(message_id, content=content, view=view or discord.utils.MISSING, **_thread(channel))
+
+    async def delete(self, channel: Speakable, message_id: int) -> None:
+        webhook = await self.get(channel)
+        await webhook.delete_message(message_id, **_thread(channel))
 
 
 def _thread(channel: Speakable) -> dict[str, discord.abc.Snowflake]:

@@ -195,7 +195,9 @@ class NaturalRoleplay:
             return
         now = wall_clock()
         await self._store.delivered(piece.key, message_id)
-        line = ChannelLine(session.persona_name, piece.content, persona_id=session.persona_id, author_id=0)
+        line = ChannelLine(
+            session.persona_name, piece.content, persona_id=session.persona_id, author_id=0, message_id=message_id
+        )
         self._transcripts.add(channel.id, line, at=now)
         self.hear(channel.id, Heard(session.persona_name, piece.content, now, persona_id=session.persona_id))
 
