@@ -155,7 +155,12 @@ class Scene(commands.GroupCog, group_name="scene"):
         scene = await scenes.scene(member.guild.id, channel.id)
         previous = await scenes.recap(member.guild.id, channel.id)
         text = await write_recap(
-            chat, log.lines, scene=scene.text if scene else "", previous=previous.text if previous else ""
+            chat,
+            log.lines,
+            scene=scene.text if scene else "",
+            previous=previous.text if previous else "",
+            meter=self.bot.roleplay.meter,
+            guild_id=member.guild.id,
         )
         await scenes.set_recap(
             guild_id=member.guild.id, channel_id=channel.id, text=text, written_by=member.id, now=wall_clock()

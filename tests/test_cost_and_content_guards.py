@@ -366,3 +366,50 @@ async def test_an_nsfw_persona_leaves_a_channel_that_stops_being_age_restricted(
     assert len(world.chat.requests) == requests
     [ended] = await world.rows("SELECT end_reason FROM roleplay_sessions")
     assert ended == {"end_reason": "channel not age-restricted"}
+
+
+# --- Commands that call the model: /scene recap and Regenerate count, and stop at the cap -----------
+
+
+async def play_until_a_reply(world: World) -> Any:
+    await world.make_persona("Sam")
+    world.chat.script_reply("Hi, I'm Sam.", usage=(40, 10))
+    await start(world)
+    world.chat.script_reply("Lantern's up.", usage=(30, 10))
+    await world.alice.send(world.channel, "Sam, ready?")
+    return persona_messages(world)[-1]
+
+
+async def test_a_recap_and_a_regenerated_reply_count_towards_the_servers_tokens(world: World) -> None:
+    reply = await play_until_a_reply(world)  # 90 tokens so far
+    world.chat.script_reply("Hook first, questions later.", usage=(60, 15))
+    await world.admin.context_menu(world.channel, "Regenerate", reply)
+    world.chat.script_reply("Previously: Sam said hello and readied his lantern.", usage=(300, 20))
+
+    recap = await world.admin.slash(world.channel, "scene recap")
+
+    assert recap.response.content.startswith("📜")
+    sam = await persona_row(world)
+    rows = await world.rows("SELECT persona_id, tokens FROM chat_usage ORDER BY persona_id")
+    assert rows == [{"persona_id": 0, "tokens": 320}, {"persona_id": sam["id"], "tokens": 165}]
+    status = await world.alice.slash(world.channel, "roleplay status")
+    assert "485 of 500,000 tokens" in status.response.content
+
+
+@pytest.mark.parametrize("settings_overrides", [CAPPED])
+async def test_at_the_cap_recap_and_regenerate_are_refused_without_a_model_call(world: World) -> None:
+    world.chat.script_reply("Hi, I'm Sam.", usage=(90, 20))  # past the cap of 100 with the greeting
+    await world.make_persona("Sam")
+    await start(world)
+    [greeting] = persona_messages(world)
+    asked = len(world.chat.requests)
+
+    regenerate = await world.admin.context_menu(world.channel, "Regenerate", greeting)
+    recap = await world.admin.slash(world.channel, "scene recap")
+
+    for result in (regenerate, recap):
+        assert "used today's 100 chat-model tokens" in result.response.content
+    assert len(world.chat.requests) == asked
+    assert world.message(greeting.id).content == "Hi, I'm Sam."
+    assert await world.rows("SELECT * FROM channel_recaps") == []
+    assert len(world.refusals()) == 2

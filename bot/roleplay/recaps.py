@@ -9,6 +9,7 @@ from bot.chat.client import ChatModel, ChatModelError
 from bot.errors import UserFacingError
 from bot.roleplay.scenes import ELLIPSIS, MAX_RECAP_CHARS
 from bot.roleplay.session_log import LoggedLine
+from bot.roleplay.token_meter import TABLE_TOKENS, TokenMeter
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +69,32 @@ def bounded_recap(text: str) -> str:
     return room.rsplit(" ", 1)[0] + ELLIPSIS
 
 
-async def write_recap(chat: ChatModel, lines: Sequence[LoggedLine], *, scene: str, previous: str) -> str:
-    """The recap, bounded; a UserFacingError when the model fails or writes nothing."""
+async def write_recap(
+    chat: ChatModel,
+    lines: Sequence[LoggedLine],
+    *,
+    scene: str,
+    previous: str,
+    meter: TokenMeter | None,
+    guild_id: int,
+) -> str:
+    """The recap, bounded; a UserFacingError when the model fails or writes nothing, or the server is at its cap.
+
+    Its tokens count towards the server's day like any persona's turn.
+    """
+    if meter is not None:
+        await meter.check_room(guild_id)
     pieces: list[str] = []
+    reply = chat.stream_reply(recap_messages(lines, scene=scene, previous=previous), max_tokens=RECAP_MAX_TOKENS)
     try:
-        async for delta in chat.stream_reply(
-            recap_messages(lines, scene=scene, previous=previous), max_tokens=RECAP_MAX_TOKENS
-        ):
+        async for delta in reply:
             pieces.append(delta)
     except ChatModelError as error:
         log.warning("The chat model failed to write a recap: %s", error.kind)
         raise UserFacingError(f"No recap this time. {error.user_line()}") from None
+    finally:
+        if meter is not None:
+            await meter.record(guild_id, TABLE_TOKENS, reply.usage)
     recap = bounded_recap("".join(pieces))
     if not recap:
         raise UserFacingError("The chat model wrote no recap. Try `/scene recap` again in a moment.")

@@ -112,14 +112,21 @@ class Steering:
 
     async def _write(self, session: Session, messages: list[dict[str, str]]) -> str:
         """The whole new reply, read to the end before anything changes in the channel."""
-        assert self._chat is not None
+        assert self._chat is not None and self._speaker is not None
+        meter = self._speaker.meter  # a regenerated reply costs tokens like any turn, within the same cap
+        if meter is not None:
+            await meter.check_room(session.guild_id)
         pieces = []
+        reply = self._chat.stream_reply(messages, max_tokens=self._max_tokens)
         try:
-            async for delta in self._chat.stream_reply(messages, max_tokens=self._max_tokens):
+            async for delta in reply:
                 pieces.append(delta)
         except ChatModelError as error:
             log.warning("The chat model failed to regenerate for %s: %s", session.persona_name, error.kind)
             raise UserFacingError(f"{error.user_line()} The reply is unchanged.") from None
+        finally:
+            if meter is not None:
+                await meter.record(session.guild_id, session.persona_id, reply.usage)
         text = "".join(pieces).strip()
         if not text:
             raise UserFacingError("The chat model sent no text, so the reply is unchanged.")

@@ -20,6 +20,7 @@ import discord
 
 from bot.chat.client import TokenUsage
 from bot.clock import wall_clock
+from bot.errors import UserFacingError
 from bot.roleplay.webhooks import Speakable
 from storage.natural import utc_day
 from storage.notices import ChannelNotices
@@ -28,6 +29,8 @@ from storage.usage import UsageStore
 log = logging.getLogger(__name__)
 
 TOKEN_CAP_NOTICE = "token_cap"
+# The "persona" a server's own model calls are counted under: /scene recap writes for the table, not a persona.
+TABLE_TOKENS = 0
 SECONDS_PER_DAY = 86400
 # How stale the remembered total may get before it is read again: what other bot processes spent.
 REREAD_SECONDS = 60.0
@@ -93,6 +96,15 @@ class TokenMeter:
             with contextlib.suppress(discord.HTTPException):  # told or not, the personas stay quiet
                 await channel.send(cap_notice(self.cap, now))
         return False
+
+    async def check_room(self, guild_id: int) -> None:
+        """Refuse a command that would call the model (regenerate, recap) once the server is at its cap."""
+        if self.cap is not None and await self.spent_today(guild_id) >= self.cap:
+            back = next_utc_day(self._clock())
+            raise UserFacingError(
+                f"This server has used today's {self.cap:,} chat-model tokens; the model answers again at "
+                f"<t:{back}:t> (UTC midnight). `/roleplay status` shows the count."
+            )
 
     async def record(self, guild_id: int, persona_id: int, usage: TokenUsage | None) -> None:
         """Count a turn's tokens (None: the model refused it, nothing was spent)."""
