@@ -106,42 +106,46 @@ class AvatarHost:
         """Host `image` as the persona's picture and store it; its URL. The old holder is deleted."""
         url, holder_id = await self.host(persona_name, image.data, channel)
         try:
-            before = await self._store.set(
-                guild_id,
-                persona_id,
-                image=image.data,
-                content_type=image.content_type,
-                source=source,
-                link=link,
-                hosted_url=url,
-                holder_webhook_id=holder_id,
-                now=wall_clock(),
-            )
+            await self._keep(guild_id, persona_id, image, source=source, link=link, url=url, holder_id=holder_id)
         except LookupError:
             await self.delete_holder(holder_id)
             raise UserFacingError(f"“{persona_name}” was deleted meanwhile, so it has no avatar.") from None
         except BaseException:
             await self.delete_holder(holder_id)
             raise
-        self._checked[persona_id] = url
-        if before is not None and before.holder_webhook_id is not None:
-            await self.delete_holder(before.holder_webhook_id)
         return url
 
     async def keep_unhosted(self, guild_id: int, persona_id: int, image: CheckedImage, *, source: AvatarSource) -> None:
         """Store a picture now and host it at its first use (an import answers before it talks to Discord)."""
+        await self._keep(guild_id, persona_id, image, source=source, link=None, url=None, holder_id=None)
+
+    async def _keep(
+        self,
+        guild_id: int,
+        persona_id: int,
+        image: CheckedImage,
+        *,
+        source: AvatarSource,
+        link: str | None,
+        url: str | None,
+        holder_id: int | None,
+    ) -> None:
+        """Store the picture (hosted at `url`, or not yet), and delete the holder of the one it replaces."""
         before = await self._store.set(
             guild_id,
             persona_id,
             image=image.data,
             content_type=image.content_type,
             source=source,
-            link=None,
-            hosted_url=None,
-            holder_webhook_id=None,
+            link=link,
+            hosted_url=url,
+            holder_webhook_id=holder_id,
             now=wall_clock(),
         )
-        self._checked.pop(persona_id, None)
+        if url is None:
+            self._checked.pop(persona_id, None)
+        else:
+            self._checked[persona_id] = url
         if before is not None and before.holder_webhook_id is not None:
             await self.delete_holder(before.holder_webhook_id)
 

@@ -14,6 +14,32 @@ from storage.roleplay import RoleplayStore
 log = logging.getLogger(__name__)
 
 
+async def newest_since(
+    channel: discord.TextChannel | discord.Thread,
+    *,
+    since: float,
+    limit: int,
+    before: discord.abc.Snowflake | None = None,
+) -> list[discord.Message]:
+    """The channel's newest `limit` messages from about `since` (and before `before`), oldest first.
+
+    Raises discord.HTTPException when the bot may not read the channel's history.
+    """
+    messages = [
+        message
+        async for message in channel.history(
+            limit=limit,
+            # discord.py reads `after` as the last snowflake of its millisecond: step back a second so
+            # the session's first message is not lost; callers keep what is in time.
+            after=datetime.datetime.fromtimestamp(since - 1, tz=datetime.UTC),
+            before=before,
+            oldest_first=False,
+        )
+    ]
+    messages.reverse()
+    return messages
+
+
 async def read_back(
     channel: discord.TextChannel | discord.Thread,
     *,
@@ -24,21 +50,10 @@ async def read_back(
 ) -> list[tuple[float, ChannelLine]]:
     """The channel's lines since `since` and before `before`, personas' lines marked as theirs."""
     try:
-        messages = [
-            message
-            async for message in channel.history(
-                limit=MAX_LINES_PER_CHANNEL,
-                # discord.py reads `after` as the last snowflake of its millisecond: step back a second so
-                # the session's first message is not lost; the transcript filters by time anyway.
-                after=datetime.datetime.fromtimestamp(since - 1, tz=datetime.UTC),
-                before=before,
-                oldest_first=False,
-            )
-        ]
+        messages = await newest_since(channel, since=since, limit=MAX_LINES_PER_CHANNEL, before=before)
     except discord.HTTPException as error:  # no Read Message History: carry on without the past
         log.info("Could not read back channel %s (%s); the persona starts afresh", channel.id, error.status)
         return []
-    messages.reverse()
     persona_of = await store.persona_of_messages([m.id for m in messages if m.webhook_id is not None])
     lines = []
     for message in messages:

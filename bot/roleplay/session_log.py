@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.errors import UserFacingError
+from bot.roleplay.backfill import newest_since
 from storage.roleplay import RoleplayStore
 from storage.scenes import SessionSpan
 
@@ -68,23 +69,13 @@ async def read_session(
     The bot's own notices and other integrations' webhooks are not the story and are left out.
     """
     try:
-        messages = [
-            message
-            async for message in channel.history(
-                limit=limit,
-                # discord.py reads `after` as the last snowflake of its millisecond: step back a
-                # second so the session's first message is not lost, then keep what is in time.
-                after=datetime.datetime.fromtimestamp(since - 1, tz=datetime.UTC),
-                oldest_first=False,
-            )
-        ]
+        messages = await newest_since(channel, since=since, limit=limit)
     except discord.HTTPException as error:
         log.info("Could not read the history of channel %s (%s)", channel.id, error.status)
         raise UserFacingError(
             "I cannot read this channel's history. Give me the Read Message History permission here."
         ) from None
     cut = len(messages) >= limit
-    messages.reverse()
     persona_of = await store.persona_of_messages([m.id for m in messages if m.webhook_id is not None])
     lines = []
     for message in messages:
