@@ -187,6 +187,8 @@ def _card_data_with_ours(persona: CardPersona) -> dict[str, Any]:
             "card": True,
             "name": persona.name,
             "system_prompt": persona.system_prompt,
+            # The persona's own tags (an NSFW mark set here among them): the card's `tags` stay as they came.
+            "tags": list(persona.tags),
         },
     }
     return data
@@ -446,7 +448,7 @@ def _restore_exported(fields: dict[str, Any], ours: object) -> CardPersona:
         "origin": card_text(ours.get("origin"), "origin"),
     }
     kept_fields = {card_text(key, "fields"): card_text(value, f"fields.{key}") for key, value in persona_fields.items()}
-    tags = card_tags(fields.get("tags"))
+    tags = card_tags(where.get("tags") if "tags" in where else fields.get("tags"))
     persona_id_text = None if persona_id is None else card_text(persona_id, "persona_id").strip() or None
     check_total_text([*texts.values(), *kept_fields, *kept_fields.values(), *tags, persona_id_text or ""])
     check_extension_bounds(texts["grounding"], persona_id_text, kept_fields)

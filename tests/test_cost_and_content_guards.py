@@ -346,6 +346,30 @@ async def test_an_nsfw_persona_exported_and_imported_in_another_server_stays_nsf
     assert [row["nsfw"] for row in await world.personas()] == [1, 1]
 
 
+async def test_a_card_persona_marked_nsfw_here_stays_nsfw_elsewhere_and_its_card_is_unchanged(world: World) -> None:
+    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {
+        "name": "Vex", "description": "A smuggler.", "personality": "", "scenario": "", "first_mes": "Psst.",
+        "mes_example": "", "creator_notes": "", "system_prompt": "", "post_history_instructions": "",
+        "alternate_greetings": [], "tags": ["fantasy"], "creator": "someone", "character_version": "1",
+        "extensions": {},
+    }}  # fmt: skip
+    await world.alice.slash(world.channel, "persona import", card=("vex.json", json.dumps(card).encode()))
+    await world.alice.slash(world.channel, "persona edit", name="Vex", nsfw=True)
+    exported = await world.alice.slash(world.channel, "persona export", name="Vex", format="json")
+    [file] = exported.response.attachments
+    data = await file.read()
+    other = world.env.create_guild(name="Elsewhere")
+    lobby = other.create_text_channel("lobby")
+    carol = other.add_member(world.env.create_user("carol"))
+
+    await carol.slash(lobby, "persona import", card=(file.filename, data))
+
+    assert json.loads(data)["data"]["tags"] == ["fantasy"]  # the card's own tags go back as they came
+    here, there = await world.personas()
+    assert (here["nsfw"], there["nsfw"]) == (1, 1)
+    assert here["card_json"] == there["card_json"]
+
+
 async def test_an_nsfw_persona_leaves_a_channel_that_stops_being_age_restricted(world: World) -> None:
     await world.make_persona("Sam")
     await world.alice.slash(world.channel, "persona edit", name="Sam", nsfw=True)
