@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import discord
 
@@ -170,6 +170,19 @@ class AvatarHost:
 
     def forget(self, persona_id: int) -> None:
         self._checked.pop(persona_id, None)
+
+    def keep_only(self, persona_ids: Iterable[int]) -> None:
+        """Let go of what was checked for personas that speak nowhere now: checked again when they next speak."""
+        keep = set(persona_ids)
+        for persona_id in set(self._checked) - keep:
+            del self._checked[persona_id]
+        for persona_id, lock in list(self._locks.items()):
+            if persona_id not in keep and not lock.locked():
+                del self._locks[persona_id]
+
+    def personas(self) -> set[int]:
+        """The personas this host keeps anything in memory for."""
+        return set(self._checked) | set(self._locks)
 
     # --- holders --------------------------------------------------------------------------------
 

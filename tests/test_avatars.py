@@ -210,6 +210,20 @@ async def test_a_holder_is_checked_once_per_process_not_at_every_message(world: 
     assert len(fetched) == 1
 
 
+async def test_a_persona_with_a_face_that_stops_speaking_leaves_nothing_in_memory(world: World) -> None:
+    await world.make_persona("Sam")
+    await set_avatar(world, image=("sam.png", picture()))
+    await world.restart()
+    spoken = await speak(world, "First.")
+    assert world.bot.roleplay.held_personas() != set()
+
+    await world.admin.slash(world.channel, "roleplay stop")
+
+    assert world.bot.roleplay.held_personas() == set()
+    again = await speak(world, "Back again.")  # checked afresh, and still the same face
+    assert avatar_shown_with(world, again) == avatar_shown_with(world, spoken) is not None
+
+
 async def test_a_channel_with_fifteen_webhooks_sends_the_holder_to_another_channel(world: World) -> None:
     await world.make_persona("Sam")
     art = world.guild.create_text_channel("art")

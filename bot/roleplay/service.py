@@ -86,6 +86,7 @@ class RoleplayService:
         self._personas = personas
         self._settings = settings
         self.meter = meter  # the chat model's tokens per server per day, and their cap
+        self._avatars = avatars
         self._active = ActiveSessions()
         self._webhooks = WebhookPool(client, store)
         self._transcripts = Transcripts()
@@ -178,7 +179,8 @@ class RoleplayService:
 
     def held_personas(self) -> set[int]:
         """Every persona kept in memory: those speaking somewhere, no other."""
-        return self._active.cached_personas() | self._characters.personas()
+        held = self._active.cached_personas() | self._characters.personas()
+        return held | (self._avatars.personas() if self._avatars is not None else set())
 
     async def prune_messages(self) -> int:
         """Forget which persona sent messages older than ROLEPLAY_MESSAGE_RETENTION_DAYS; how many."""
@@ -209,9 +211,9 @@ class RoleplayService:
         member, channel = member_and_channel(interaction)
         if any(persona.guild_id != member.guild.id for persona in personas):
             raise UserFacingError("That persona belongs to another server.")
+        check_may_start_here(member, channel, await self._store.guild_settings(member.guild.id))
         for persona in personas:  # a cast comes in whole or not at all
             check_may_speak_here(persona, channel)
-        check_may_start_here(member, channel, await self._store.guild_settings(member.guild.id))
         check_can_speak(channel, member.guild.me)
         # Which greeting each persona enters with: refused now if the card has no such greeting.
         openings = {p.id: self._characters.opening(p, greeting, user=member.display_name) for p in personas}
@@ -387,7 +389,7 @@ class RoleplayService:
             await self.natural.unseat(session)
         if self._active.remove(session):
             self._forget_channel(session.channel_id)
-        self._characters.keep_only(self._active.cached_personas())
+        self._let_go_of_silent_personas()
 
     async def _fall_back_to_mention(self, session: Session) -> None:
         """A natural persona goes on in mention mode (turn-taking refused it, or is not set up)."""
@@ -429,6 +431,13 @@ class RoleplayService:
         current = self._active.current(session)
         if current is not None and isinstance(channel, discord.TextChannel | discord.Thread):
             self._request_turn(channel, current)
+
+    def _let_go_of_silent_personas(self) -> None:
+        """Drop the cards and checked avatars of personas that speak nowhere any more."""
+        speaking = self._active.cached_personas()
+        self._characters.keep_only(speaking)
+        if self._avatars is not None:
+            self._avatars.keep_only(speaking)
 
     def _forget_channel(self, channel_id: int) -> None:
         """Drop everything kept in memory for a channel where no persona speaks any more."""
@@ -628,6 +637,6 @@ class RoleplayService:
             finally:
                 if not self._active.in_channel(channel.id):
                     self._forget_channel(channel.id)  # a turn that outlived its channel's sessions leaves nothing
-                self._characters.keep_only(self._active.cached_personas())
+                self._let_go_of_silent_personas()
 
         self._turns.request(channel.id, session.persona_id, turn, special=greeting or bool(cue))
