@@ -22,7 +22,7 @@ IDLE_CHECK_SECONDS = 60
 # The longest /roleplay next nudge: a line of direction, not a second system prompt.
 MAX_NUDGE_CHARS = 500
 # How often records of old persona messages are pruned (the first run is at start-up).
-PRUNE_MESSAGES_HOURS = 1
+PRUNE_HOURS = 1
 # The highest greeting number offered; cards have a handful of alternates, rarely a dozen.
 MAX_GREETING = 100
 
@@ -35,11 +35,11 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
 
     async def cog_load(self) -> None:
         self.expire_idle.start()
-        self.prune_messages.start()
+        self.prune.start()
 
     async def cog_unload(self) -> None:
         self.expire_idle.cancel()
-        self.prune_messages.cancel()
+        self.prune.cancel()
 
     @app_commands.command(name="as")
     @app_commands.guild_only()
@@ -202,9 +202,9 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
     async def expire_idle(self) -> None:
         await self.bot.roleplay.expire_idle()
 
-    @tasks.loop(hours=PRUNE_MESSAGES_HOURS)
-    async def prune_messages(self) -> None:
-        await self.bot.roleplay.prune_messages()
+    @tasks.loop(hours=PRUNE_HOURS)
+    async def prune(self) -> None:
+        await self.bot.roleplay.prune()
 
 
 async def setup(bot: PersonaBot) -> None:

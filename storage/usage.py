@@ -42,3 +42,7 @@ class UsageStore:
             (day, guild_id),
         )
         return {int(row["persona_id"]): int(row["tokens"]) for row in rows}
+
+    async def prune(self, *, before_day: str) -> int:
+        """Drop the counts of days before `before_day` ('YYYY-MM-DD'); how many rows went."""
+        return await self._db.write("DELETE FROM chat_usage WHERE day < ?", (before_day,))

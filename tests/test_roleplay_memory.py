@@ -7,6 +7,7 @@ import pytest
 
 from bot.roleplay.webhooks import WebhookPool
 from storage.database import open_database
+from storage.natural import utc_day
 from storage.roleplay import snowflake_at
 from tests.conftest import World
 from tests.test_roleplay import persona_messages, start
@@ -157,3 +158,24 @@ async def test_persona_messages_are_forgotten_every_hour_once_past_the_retention
 
     await world.wait(60 * 60)
     assert await remembered_messages(world) == []
+
+
+async def test_daily_counts_and_notices_older_than_the_retention_are_forgotten_at_start_up(world: World) -> None:
+    now = world.env.now().timestamp()
+    today, old = utc_day(now), utc_day(now - 31 * DAY)
+    database = await open_database(url=world.settings.database_url, path=world.settings.database_path)
+    try:
+        guild, channel = world.guild.id, world.channel.id
+        for day in (old, today):
+            await database.write("INSERT INTO chat_usage VALUES (?, 1, ?, 500)", (guild, day))
+            await database.write("INSERT INTO natural_usage VALUES (?, 1, ?, 7)", (guild, day))
+            await database.write("INSERT INTO channel_notices VALUES (?, ?, 'token_cap')", (day, channel))
+    finally:
+        await database.close()
+
+    await world.restart()
+
+    for table in ("chat_usage", "natural_usage", "channel_notices"):
+        assert [row["day"] for row in await world.rows(f"SELECT day FROM {table}")] == [today], table
+    status = await world.alice.slash(world.channel, "roleplay status")
+    assert "500 of 500,000 tokens" in status.response.content  # today's count is untouched

@@ -43,7 +43,7 @@ from bot.roleplay.webhooks import Speakable, WebhookPool, check_can_speak
 from bot.settings import Settings
 from bot.sharding import runs_guild
 from storage.models import DEFAULT_TALKATIVENESS, Persona
-from storage.natural import NaturalStore
+from storage.natural import NaturalStore, utc_day
 from storage.personas import PersonaStore
 from storage.roleplay import AlreadyActive, RoleplayMode, RoleplayStore, Session, TooManyActive
 from storage.scenes import SceneStore
@@ -51,6 +51,7 @@ from storage.scenes import SceneStore
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86400
+DELIVERIES_KEPT_SECONDS = SECONDS_PER_DAY
 
 NO_MODEL = (
     "No chat model is set up, so personas cannot speak yet. Whoever runs the bot sets `CHAT_MODEL_BASE_URL`, "
@@ -87,6 +88,7 @@ class RoleplayService:
         self._settings = settings
         self.meter = meter  # the chat model's tokens per server per day, and their cap
         self._avatars = avatars
+        self._natural_store = natural_store  # pruned with the rest, set up or not
         self._active = ActiveSessions()
         self._webhooks = WebhookPool(client, store)
         self._transcripts = Transcripts()
@@ -182,13 +184,27 @@ class RoleplayService:
         held = self._active.cached_personas() | self._characters.personas()
         return held | (self._avatars.personas() if self._avatars is not None else set())
 
-    async def prune_messages(self) -> int:
-        """Forget which persona sent messages older than ROLEPLAY_MESSAGE_RETENTION_DAYS; how many."""
+    async def prune(self) -> int:
+        """Forget what is older than ROLEPLAY_MESSAGE_RETENTION_DAYS: which persona sent which message, the
+        daily counts of tokens and of turn-taking calls, and the channel notices of those days; how many rows.
+
+        Natural mode's claimed deliveries go after a day: Humalike replays a message on a reconnect,
+        within seconds, never a day later.
+        """
         days = self._settings.roleplay_message_retention_days
-        pruned = await self._store.prune_messages(older_than=wall_clock() - days * SECONDS_PER_DAY)
-        if pruned:
-            log.info("Forgot %s persona messages older than %s days", pruned, days)
-        return pruned
+        now = wall_clock()
+        cutoff = now - days * SECONDS_PER_DAY
+        messages = await self._store.prune_messages(older_than=cutoff)
+        counts = 0
+        if self.meter is not None:
+            counts += await self.meter.prune(before_day=utc_day(cutoff))
+        if self._natural_store is not None:
+            counts += await self._natural_store.prune(
+                before_day=utc_day(cutoff), delivered_before=now - DELIVERIES_KEPT_SECONDS
+            )
+        if messages or counts:
+            log.info("Forgot %s persona messages and %s counts and notices older than %s days", messages, counts, days)
+        return messages + counts
 
     # --- Starting and ending --------------------------------------------------------------------
 

@@ -116,6 +116,10 @@ class TokenMeter:
         total = await self._usage.add_tokens(guild_id=guild_id, persona_id=persona_id, day=day, tokens=tokens)
         self._today[guild_id] = _Today(day, total, now)
 
+    async def prune(self, *, before_day: str) -> int:
+        """Forget the counts of days before `before_day`."""
+        return await self._usage.prune(before_day=before_day)
+
 
 def usage_line(spent: int, cap: int | None) -> str:
     """/roleplay status's line on the server's tokens today."""
