@@ -309,6 +309,36 @@ async def test_a_server_that_reports_no_usage_gets_an_estimate_from_characters(f
     assert reply.usage.prompt_tokens == -(-prompt_chars // CHARS_PER_TOKEN)
 
 
+async def test_a_server_that_refuses_stream_options_is_asked_again_without_and_never_with_it_again(
+    fake: FakeChatModel,
+) -> None:
+    fake.refuses_stream_options = True
+    fake.script_reply("Hook first.")
+    fake.script_reply("Then lantern.")
+    async with chat_model(fake.base_url) as model:
+        first = model.stream_reply(MESSAGES)
+        first_text = "".join([delta async for delta in first])
+        second = model.stream_reply(MESSAGES)
+        second_text = "".join([delta async for delta in second])
+
+    assert (first_text, second_text) == ("Hook first.", "Then lantern.")
+    assert [request.status for request in fake.requests] == [400, 200, 200]
+    assert ["stream_options" in request.body for request in fake.requests] == [True, False, False]
+    assert first.usage is not None and first.usage.estimated
+    assert second.usage is not None and second.usage.estimated
+
+
+async def test_another_400_is_not_retried(fake: FakeChatModel) -> None:
+    fake.fail_next(400)
+    async with chat_model(fake.base_url) as model:
+        refused = model.stream_reply(MESSAGES)
+        with pytest.raises(ChatModelError):
+            [delta async for delta in refused]
+
+    assert len(fake.requests) == 1
+    assert fake.requests[0].body["stream_options"] == {"include_usage": True}
+
+
 async def test_a_refused_request_cost_nothing_and_a_cut_off_one_is_estimated(fake: FakeChatModel) -> None:
     fake.fail_next(429)
     fake.script_reply("Warding the river brush wins games.", chunk_size=5, fail_after_chunks=2)

@@ -24,6 +24,7 @@ characters instead (`TokenUsage.estimated`), so a server's daily token cap still
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -177,6 +178,8 @@ class ChatModel:
         # for `timeout` seconds does.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None
+        # Asked for the token counts until the server refuses the option (then they are estimated).
+        self._asks_usage = True
 
     async def close(self) -> None:
         if self._session is not None:
@@ -199,22 +202,10 @@ class ChatModel:
     async def _stream(
         self, messages: list[dict[str, str]], max_tokens: int | None, reply: ReplyStream
     ) -> AsyncIterator[str]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if max_tokens is not None:  # `max_tokens`, not `max_completion_tokens`: every compatible server accepts it
-            body["max_tokens"] = max_tokens
         received = False
         finish_reason: str | None = None
         try:
-            async with self._client().post(
-                self._url, json=body, params=self._query or None, headers=self._headers
-            ) as response:
-                if response.status >= 400:
-                    raise await self._refusal(response)
+            async with self._answer(messages, max_tokens) as response:
                 reply.answered = True
                 async for event in _events(response):
                     if "error" in event:  # an error reported inside the stream
@@ -242,6 +233,37 @@ class ChatModel:
             ) from None
         if finish_reason is None:
             log.warning("Chat model stream for %s ended without a finish reason; keeping what arrived", self.model)
+
+    def _body(self, messages: list[dict[str, str]], max_tokens: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
+        if self._asks_usage:
+            body["stream_options"] = {"include_usage": True}
+        if max_tokens is not None:  # `max_tokens`, not `max_completion_tokens`: every compatible server accepts it
+            body["max_tokens"] = max_tokens
+        return body
+
+    @contextlib.asynccontextmanager
+    async def _answer(
+        self, messages: list[dict[str, str]], max_tokens: int | None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The server's streaming answer, or its refusal raised as a ChatModelError.
+
+        A server that refuses `stream_options` (Azure OpenAI's older API versions do) is asked again
+        without it, and never again with it: its replies' tokens are then estimated.
+        """
+        while True:
+            body = self._body(messages, max_tokens)
+            async with self._client().post(
+                self._url, json=body, params=self._query or None, headers=self._headers
+            ) as response:
+                if response.status < 400:
+                    yield response
+                    return
+                refusal = await self._refusal(response)
+            if not (self._asks_usage and refusal.status == 400 and "stream_options" in str(refusal)):
+                raise refusal
+            log.warning("The chat model %s refuses stream_options: token usage is estimated from now on", self.model)
+            self._asks_usage = False
 
     async def _refusal(self, response: aiohttp.ClientResponse) -> ChatModelError:
         status = response.status

@@ -9,7 +9,9 @@ and OpenRouter all copy:
   then one chunk per piece of text (`delta.content`), then a chunk with an empty delta and
   `finish_reason`, then (with `stream_options.include_usage`) a usage chunk with no choices, then
   `data: [DONE]`. With `include_usage`, every other chunk carries `"usage": null`, as the reference
-  says. `reports_usage = False` plays a server that ignores `stream_options` (no usage at all).
+  says. `reports_usage = False` plays a server that ignores `stream_options` (no usage at all);
+  `refuses_stream_options = True` one that refuses the request with a 400 naming the argument, as
+  Azure OpenAI's older API versions answer ("Unrecognized request argument supplied: stream_options").
 - With `"stream": false` (the default): one `chat.completion` object.
 - Errors as `{"error": {"message", "type", "param", "code"}}`: 401 `invalid_api_key`, 404
   `model_not_found`, 400 `invalid_request_error` for a malformed request, and whatever a test
@@ -189,6 +191,7 @@ class FakeChatModel:
         self.base_url: str | None = None  # set by `serve()` while served
         self.default_reply = ScriptedReply(DEFAULT_REPLY)
         self.reports_usage = True  # False: a server that ignores `stream_options.include_usage`
+        self.refuses_stream_options = False  # True: a server that refuses a request carrying it
         self.requests: list[RecordedChat] = []
         self._held = HeldRequests()
         self._replies: deque[ScriptedReply] = deque()
@@ -405,6 +408,10 @@ class FakeChatModel:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return _json(400, error_body("you must provide a model parameter", "invalid_request_error"))
+        if self.refuses_stream_options and "stream_options" in body:
+            return _json(
+                400, error_body("Unrecognized request argument supplied: stream_options", "invalid_request_error")
+            )
         messages = body.get("messages")
         if messages is None:
             return _json(
