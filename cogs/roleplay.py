@@ -15,7 +15,7 @@ from bot.errors import UserFacingError
 from bot.personas import persona_choices, resolve_persona
 from bot.roleplay.access import can_manage, member_and_channel
 from bot.roleplay.service import bold_names
-from bot.roleplay.token_meter import usage_line
+from bot.roleplay.token_meter import TABLE_TOKENS, usage_line
 from storage.roleplay import GuildRoleplaySettings, RoleplayMode
 
 IDLE_CHECK_SECONDS = 60
@@ -23,6 +23,7 @@ IDLE_CHECK_SECONDS = 60
 MAX_NUDGE_CHARS = 500
 # How often records of old persona messages are pruned (the first run is at start-up).
 PRUNE_HOURS = 1
+MAX_SPENDERS_SHOWN = 10  # /roleplay status lists today's biggest token spenders, no more
 # The highest greeting number offered; cards have a handful of alternates, rarely a dozen.
 MAX_GREETING = 100
 
@@ -132,9 +133,19 @@ class Roleplay(commands.GroupCog, group_name="roleplay"):
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     async def _tokens_today(self, guild_id: int) -> list[str]:
-        """This server's chat-model tokens today, against its cap."""
+        """This server's chat-model tokens today, against its cap, and who spent them (most first)."""
         meter = self.bot.roleplay.meter
-        return [usage_line(await meter.spent_today(guild_id), meter.cap)] if meter is not None else []
+        if meter is None:
+            return []
+        lines = [usage_line(await meter.spent_today(guild_id), meter.cap)]
+        spent = await meter.by_persona(guild_id)
+        for persona_id, tokens in list(spent.items())[:MAX_SPENDERS_SHOWN]:
+            persona = await self.bot.personas.get(persona_id) if persona_id != TABLE_TOKENS else None
+            name = "recaps" if persona_id == TABLE_TOKENS else persona.name if persona else "a deleted persona"
+            lines.append(f"  ◦ {discord.utils.escape_markdown(name)}: {tokens:,}")
+        if len(spent) > MAX_SPENDERS_SHOWN:
+            lines.append(f"  ◦ and {len(spent) - MAX_SPENDERS_SHOWN} more")
+        return lines
 
     async def _natural_cost(self, guild_id: int) -> list[str]:
         """Today's billable turn-taking calls of this server, per persona, against its cap."""

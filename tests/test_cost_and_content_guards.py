@@ -417,7 +417,13 @@ async def test_a_recap_and_a_regenerated_reply_count_towards_the_servers_tokens(
     rows = await world.rows("SELECT persona_id, tokens FROM chat_usage ORDER BY persona_id")
     assert rows == [{"persona_id": 0, "tokens": 320}, {"persona_id": sam["id"], "tokens": 165}]
     status = await world.alice.slash(world.channel, "roleplay status")
-    assert "485 of 500,000 tokens" in status.response.content
+    lines = status.response.content.splitlines()
+    assert "Chat model today (UTC): 485 of 500,000 tokens in this server." in lines
+    # Who spent them, most first: the recap is the table's own.
+    assert lines[lines.index("Chat model today (UTC): 485 of 500,000 tokens in this server.") + 1 :][:2] == [
+        "  ◦ recaps: 320",
+        "  ◦ Sam: 165",
+    ]
 
 
 @pytest.mark.parametrize("settings_overrides", [CAPPED])
