@@ -126,3 +126,26 @@ async def test_a_webhook_message_keeps_its_button_only_when_with_components_is_a
             posted = await response.json()
 
     assert bool(standin.messages[int(posted["id"])].components) is kept
+
+
+async def test_an_attachment_link_is_refused_as_a_webhook_messages_avatar_as_discord_refuses_it() -> None:
+    standin = DiscordStandIn()
+    guild = standin.add_guild()
+    channel = standin.add_channel(guild, "general")
+    headers = {"Authorization": f"Bot {standin.token}"}
+    async with serve(standin) as base, aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{base}{API_PREFIX}/channels/{channel.id}/webhooks", json={"name": "voices"}, headers=headers
+        ) as response:
+            webhook = await response.json()
+        url = f"{base}{API_PREFIX}/webhooks/{webhook['id']}/{webhook['token']}?wait=true"
+
+        async def post(avatar_url: str) -> int:
+            body = {"content": "hello", "username": "Sam", "avatar_url": avatar_url}
+            async with session.post(url, json=body) as response:
+                return response.status
+
+        expiring = await post(f"{base}/attachments/{channel.id}/1/sam.png?ex=65f0&is=65e0&hm=ab")
+        lasting = await post("https://cdn.discordapp.com/avatars/1/0a1b2c.png?size=1024")
+
+    assert (expiring, lasting) == (400, 200)

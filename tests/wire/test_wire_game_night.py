@@ -8,6 +8,7 @@ sends is checked against Discord's schema, and nothing a persona says pings anyo
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from tests.wire.harness import WireHarness
@@ -123,4 +124,48 @@ async def test_a_game_night_from_cast_to_recap(wire: WireHarness) -> None:
     for message in persona_messages(wire):
         assert not message.mention_everyone and message.mentions == [] and message.mention_roles == []
     assert wire.standin.late_callbacks_refused == 0
+    assert wire.wire_problems() == []
+
+
+def png(colour: str = "teal") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_an_avatar_set_over_the_wire_shows_on_every_line_after_a_restart_too(wire: WireHarness) -> None:
+    wire.humalike.script_enhancement(pending_for=0.1, running_for=0.2)
+    command = await wire.enhance("Sam is a 30-year-old support main. Friendly. Plays Thresh.")
+    await wire.eventually(
+        lambda: bool((reply := wire.reply(command)) and reply.content.startswith("✅ Saved")), "the persona saved"
+    )
+    face = await wire.standin.send_command(
+        "persona avatar",
+        {"name": "Sam Okafor", "image": ("sam.png", png(), "image/png")},
+        user=wire.alice,
+        channel=wire.channel,
+    )
+    await wire.eventually(
+        lambda: bool((reply := wire.reply(face)) and "has a new avatar" in reply.content), "the avatar set"
+    )
+    [holder] = [webhook for webhook in wire.standin.webhooks.values() if webhook.name.startswith("Avatar")]
+    assert holder.avatar is not None
+    hosted = f"https://cdn.discordapp.com/avatars/{holder.id}/{holder.avatar}.png"
+
+    wire.chat.script_reply("Hey all, Sam here.")
+    await start(wire, "Sam Okafor", "mention")
+    await wire.eventually(lambda: len(persona_messages(wire)) == 1, "the greeting")
+    await wire.restart()
+    wire.chat.script_reply("Still me.")
+    await wire.standin.send_member_message("Sam, still there?", user=wire.alice, channel=wire.channel)
+    await wire.eventually(lambda: len(persona_messages(wire)) == 2, "the answer after the restart")
+
+    # Every line carries the holder's picture, at a CDN address that does not expire; never the upload's link.
+    shown = [message.avatar_url or "" for message in persona_messages(wire)]
+    assert len(shown) == 2 and all(url.split("?")[0] == hosted for url in shown), shown
+    assert [webhook.id for webhook in wire.standin.webhooks.values() if webhook.name.startswith("Avatar")] == [
+        holder.id
+    ]
     assert wire.wire_problems() == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -140,6 +143,7 @@ class StoredMessage:
     created_at: float = field(default_factory=time.time)
     edited_at: float | None = None
     deleted: bool = False
+    avatar_url: str | None = None  # the picture a webhook message was posted with (`avatar_url`)
     versions: list[MessageVersion] = field(default_factory=list)
 
     @property
@@ -214,6 +218,7 @@ class ChannelWebhook:
     name: str
     creator_id: int
     application_id: int | None
+    avatar: str | None = None  # the hash of its picture, as the CDN serves it under /avatars/<id>/<hash>.png
 
     def payload(self, creator: dict[str, Any], *, with_token: bool = True) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -222,7 +227,7 @@ class ChannelWebhook:
             "guild_id": str(self.guild_id),
             "channel_id": str(self.channel_id),
             "name": self.name,
-            "avatar": None,
+            "avatar": self.avatar,
             "application_id": str(self.application_id) if self.application_id else None,
             "user": creator,
         }
@@ -271,3 +276,15 @@ class InteractionRecord:
         if self.dispatched_at is None or self.callback_at is None:
             return None
         return self.callback_at - self.dispatched_at
+
+
+def avatar_hash(data_uri: str) -> str | None:
+    """The hash Discord gives a picture sent as `data:image/...;base64,...` (a webhook's avatar); None if not one."""
+    head, _, encoded = data_uri.partition(",")
+    if not head.startswith("data:image/") or not head.endswith(";base64"):
+        return None
+    try:
+        picture = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        return None
+    return hashlib.md5(picture).hexdigest()

@@ -8,7 +8,7 @@ import time
 from tests.wire.standin.constants import FORBIDDEN_WEBHOOK_NAMES, MANAGE_WEBHOOKS, MESSAGE_REPLY, WEBHOOKS_PER_CHANNEL
 from tests.wire.standin.messages import Messages
 from tests.wire.standin.plumbing import Handler, _Answer, _error, _form_error, _Request
-from tests.wire.standin.records import ChannelWebhook, StoredMessage
+from tests.wire.standin.records import ChannelWebhook, StoredMessage, avatar_hash
 from tests.wire.standin.world import StandInChannel
 
 
@@ -143,6 +143,10 @@ class ChannelRoutes(Messages):
             return _form_error("name", "WEBHOOK_INVALID_NAME", f"Webhook names cannot contain {name!r}")
         if sum(1 for webhook in self.webhooks.values() if webhook.channel_id == channel.id) >= WEBHOOKS_PER_CHANNEL:
             return _error(400, 30007, "Maximum number of webhooks reached (15)")
+        picture = (request.json or {}).get("avatar")
+        avatar = avatar_hash(picture) if picture else None
+        if picture and avatar is None:
+            return _form_error("avatar", "IMAGE_INVALID", "Invalid image data")
         webhook = ChannelWebhook(
             id=self.ids.next(),
             token=secrets.token_urlsafe(51),
@@ -151,6 +155,7 @@ class ChannelRoutes(Messages):
             name=name,
             creator_id=self.bot.id,
             application_id=self.application_id,
+            avatar=avatar,
         )
         self.webhooks[webhook.id] = webhook
         return _Answer(200, webhook.payload(self.bot.payload()))

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from tests.wire.standin.constants import (
+    ATTACHMENTS_PATH,
     CALLBACK_AUTOCOMPLETE,
     CALLBACK_DEFERRED_MESSAGE,
     CALLBACK_DEFERRED_UPDATE,
@@ -26,7 +27,7 @@ from tests.wire.standin.constants import (
 )
 from tests.wire.standin.messages import Messages
 from tests.wire.standin.plumbing import Handler, _Answer, _error, _form_error, _Request, _truthy
-from tests.wire.standin.records import ChannelWebhook, InteractionRecord, StoredMessage
+from tests.wire.standin.records import ChannelWebhook, InteractionRecord, StoredMessage, avatar_hash
 from tests.wire.standin.world import StandInUser
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,10 @@ class InteractionRoutes(Messages):
             if thread is None or thread.parent_id != owner.channel_id:
                 return _error(400, 10003, "Unknown Channel")
             channel_id = thread.id
+        avatar_url = body.get("avatar_url")
+        if avatar_url and ATTACHMENTS_PATH + "/" in avatar_url:
+            # Discord's attachment links are signed and expire; Discord does not take them as avatars.
+            return _form_error("avatar_url", "AVATAR_URL_INVALID", "Attachment links cannot be used as avatars")
         username = body.get("username") or owner.name
         if not 1 <= len(username) <= 80 or any(word in username.lower() for word in FORBIDDEN_WEBHOOK_NAMES):
             return _form_error("username", "USERNAME_INVALID", "Username cannot contain that name")
@@ -247,6 +252,7 @@ class InteractionRoutes(Messages):
         message = self._new_message(channel_id, author=author, webhook_id=owner.id, application_id=owner.application_id)
         if not _components_honoured(owner, request):
             body = _without_components(body)
+        message.avatar_url = avatar_url
         self._apply_body(message, body, request.files, creating=True)
         self._store(message)
         await self._dispatch_message("MESSAGE_CREATE", message)
@@ -274,6 +280,9 @@ class InteractionRoutes(Messages):
         name = (request.json or {}).get("name")
         if name is not None:
             webhook.name = name
+        if "avatar" in (request.json or {}):
+            picture = (request.json or {})["avatar"]
+            webhook.avatar = avatar_hash(picture) if picture else None
         return _Answer(200, webhook.payload(self.users[webhook.creator_id].payload()))
 
     async def _delete_webhook(self, request: _Request) -> _Answer:

@@ -54,6 +54,9 @@ class DiscordStandIn(
 
     async def _attachment(self, request: web.Request) -> web.StreamResponse:
         wanted = int(request.match_info["attachment_id"])
+        if wanted in self.uploads:
+            upload = self.uploads[wanted]
+            return web.Response(body=upload.data, content_type=upload.content_type)
         for message in self.messages.values():
             for attachment in message.attachments:
                 if attachment.id == wanted:

@@ -34,6 +34,7 @@ from tests.wire.standin.constants import (
 )
 from tests.wire.standin.plumbing import Handler, _Connection, _Latency, _RateLimit, _Session, _Unchecked
 from tests.wire.standin.records import (
+    Attachment,
     ChannelWebhook,
     GatewayEvent,
     InteractionRecord,
@@ -84,6 +85,7 @@ class StandInState(ABC):
         self.channels: dict[int, StandInChannel] = {}
         self.messages: dict[int, StoredMessage] = {}
         self.webhooks: dict[int, ChannelWebhook] = {}
+        self.uploads: dict[int, Attachment] = {}  # files members attached to a command's options
         self.interactions: dict[int, InteractionRecord] = {}
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}

@@ -14,6 +14,7 @@ from tests.wire.standin.constants import (
     INTERACTION_MODAL,
     MESSAGE_DEFAULT,
     MESSAGE_REPLY,
+    OPTION_ATTACHMENT,
     OPTION_BOOLEAN,
     OPTION_CHANNEL,
     OPTION_INTEGER,
@@ -24,7 +25,7 @@ from tests.wire.standin.constants import (
     OPTION_USER,
 )
 from tests.wire.standin.messages import Messages
-from tests.wire.standin.records import InteractionRecord, StoredMessage
+from tests.wire.standin.records import Attachment, InteractionRecord, StoredMessage
 from tests.wire.standin.world import StandInChannel, StandInUser
 
 
@@ -189,6 +190,13 @@ class ActingAsUsers(Messages):
                     }
                 else:
                     resolved.setdefault("roles", {})[wire] = guild.roles[target].payload()
+            elif kind == OPTION_ATTACHMENT:  # (file name, bytes, content type): uploaded, then resolved
+                filename, data, content_type = value
+                upload = Attachment(self.ids.next(), filename, data, content_type)
+                self.uploads[upload.id] = upload
+                wire = str(upload.id)
+                base = f"{self._attachment_base()}/{channel.id}"
+                resolved.setdefault("attachments", {})[wire] = upload.payload(base)
             elif kind == OPTION_INTEGER:
                 wire = int(value)
             elif kind == OPTION_NUMBER:
