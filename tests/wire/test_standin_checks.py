@@ -103,23 +103,28 @@ async def test_a_callback_after_discords_answer_window_is_refused_with_10062_and
     assert in_time.settled and late.settled  # neither is still waiting for the bot
 
 
+async def channel_webhook(standin: DiscordStandIn, base: str, session: aiohttp.ClientSession) -> tuple[str, int]:
+    """A webhook the bot makes in a new channel: its execute URL, and the channel's id."""
+    channel = standin.add_channel(standin.add_guild(), "general")
+    async with session.post(
+        f"{base}{API_PREFIX}/channels/{channel.id}/webhooks",
+        json={"name": "voices"},
+        headers={"Authorization": f"Bot {standin.token}"},
+    ) as response:
+        webhook = await response.json()
+    return f"{base}{API_PREFIX}/webhooks/{webhook['id']}/{webhook['token']}", channel.id
+
+
 @pytest.mark.parametrize(("with_components", "kept"), [(True, True), (False, False)])
 async def test_a_webhook_message_keeps_its_button_only_when_with_components_is_asked(
     with_components: bool, kept: bool
 ) -> None:
     standin = DiscordStandIn()
-    guild = standin.add_guild()
-    channel = standin.add_channel(guild, "general")
-    headers = {"Authorization": f"Bot {standin.token}"}
     stop = {"type": 1, "components": [{"type": 2, "style": 4, "label": "Stop", "custom_id": "stop"}]}
     async with serve(standin) as base, aiohttp.ClientSession() as session:
+        webhook_url, _ = await channel_webhook(standin, base, session)
         async with session.post(
-            f"{base}{API_PREFIX}/channels/{channel.id}/webhooks", json={"name": "voices"}, headers=headers
-        ) as response:
-            webhook = await response.json()
-        query = f"?wait=true&with_components={str(with_components).lower()}"
-        async with session.post(
-            f"{base}{API_PREFIX}/webhooks/{webhook['id']}/{webhook['token']}{query}",
+            f"{webhook_url}?wait=true&with_components={str(with_components).lower()}",
             json={"content": "hello", "username": "Sam", "components": [stop]},
         ) as response:
             assert response.status == 200
@@ -130,22 +135,16 @@ async def test_a_webhook_message_keeps_its_button_only_when_with_components_is_a
 
 async def test_an_attachment_link_is_refused_as_a_webhook_messages_avatar_as_discord_refuses_it() -> None:
     standin = DiscordStandIn()
-    guild = standin.add_guild()
-    channel = standin.add_channel(guild, "general")
-    headers = {"Authorization": f"Bot {standin.token}"}
     async with serve(standin) as base, aiohttp.ClientSession() as session:
-        async with session.post(
-            f"{base}{API_PREFIX}/channels/{channel.id}/webhooks", json={"name": "voices"}, headers=headers
-        ) as response:
-            webhook = await response.json()
-        url = f"{base}{API_PREFIX}/webhooks/{webhook['id']}/{webhook['token']}?wait=true"
+        webhook_url, channel_id = await channel_webhook(standin, base, session)
+        url = f"{webhook_url}?wait=true"
 
         async def post(avatar_url: str) -> int:
             body = {"content": "hello", "username": "Sam", "avatar_url": avatar_url}
             async with session.post(url, json=body) as response:
                 return response.status
 
-        expiring = await post(f"{base}/attachments/{channel.id}/1/sam.png?ex=65f0&is=65e0&hm=ab")
+        expiring = await post(f"{base}/attachments/{channel_id}/1/sam.png?ex=65f0&is=65e0&hm=ab")
         lasting = await post("https://cdn.discordapp.com/avatars/1/0a1b2c.png?size=1024")
 
     assert (expiring, lasting) == (400, 200)
