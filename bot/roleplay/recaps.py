@@ -9,7 +9,7 @@ from bot.chat.client import ChatModel, ChatModelError
 from bot.errors import UserFacingError
 from bot.roleplay.scenes import ELLIPSIS, MAX_RECAP_CHARS
 from bot.roleplay.session_log import LoggedLine
-from bot.roleplay.token_meter import TABLE_TOKENS, TokenMeter
+from bot.roleplay.token_meter import TABLE_TOKENS, TokenMeter, whole_reply
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +84,15 @@ async def write_recap(
     """
     if meter is not None:
         await meter.check_room(guild_id)
-    pieces: list[str] = []
-    reply = chat.stream_reply(recap_messages(lines, scene=scene, previous=previous), max_tokens=RECAP_MAX_TOKENS)
+    messages = recap_messages(lines, scene=scene, previous=previous)
     try:
-        async for delta in reply:
-            pieces.append(delta)
+        text = await whole_reply(
+            chat, messages, max_tokens=RECAP_MAX_TOKENS, meter=meter, guild_id=guild_id, persona_id=TABLE_TOKENS
+        )
     except ChatModelError as error:
         log.warning("The chat model failed to write a recap: %s", error.kind)
         raise UserFacingError(f"No recap this time. {error.user_line()}") from None
-    finally:
-        if meter is not None:
-            await meter.record(guild_id, TABLE_TOKENS, reply.usage)
-    recap = bounded_recap("".join(pieces))
+    recap = bounded_recap(text)
     if not recap:
         raise UserFacingError("The chat model wrote no recap. Try `/scene recap` again in a moment.")
     return recap

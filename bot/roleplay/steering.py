@@ -26,6 +26,7 @@ from bot.roleplay.history import ChannelLine, Stage
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import Speaker, add_greeting_cue
 from bot.roleplay.splitting import split_message
+from bot.roleplay.token_meter import whole_reply
 from bot.roleplay.transcript import Transcripts
 from bot.roleplay.webhooks import Speakable, WebhookPool
 from storage.models import Persona
@@ -116,18 +117,19 @@ class Steering:
         meter = self._speaker.meter  # a regenerated reply costs tokens like any turn, within the same cap
         if meter is not None:
             await meter.check_room(session.guild_id)
-        pieces = []
-        reply = self._chat.stream_reply(messages, max_tokens=self._max_tokens)
         try:
-            async for delta in reply:
-                pieces.append(delta)
+            text = await whole_reply(
+                self._chat,
+                messages,
+                max_tokens=self._max_tokens,
+                meter=meter,
+                guild_id=session.guild_id,
+                persona_id=session.persona_id,
+            )
         except ChatModelError as error:
             log.warning("The chat model failed to regenerate for %s: %s", session.persona_name, error.kind)
             raise UserFacingError(f"{error.user_line()} The reply is unchanged.") from None
-        finally:
-            if meter is not None:
-                await meter.record(session.guild_id, session.persona_id, reply.usage)
-        text = "".join(pieces).strip()
+        text = text.strip()
         if not text:
             raise UserFacingError("The chat model sent no text, so the reply is unchanged.")
         return text

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.chat.client import TokenUsage
+from bot.chat.client import ChatModel, TokenUsage
 from bot.clock import wall_clock
 from bot.errors import UserFacingError
 from bot.roleplay.webhooks import Speakable
@@ -119,6 +119,25 @@ class TokenMeter:
     async def prune(self, *, before_day: str) -> int:
         """Forget the counts of days before `before_day`."""
         return await self._usage.prune(before_day=before_day)
+
+
+async def whole_reply(
+    chat: ChatModel,
+    messages: list[dict[str, str]],
+    *,
+    max_tokens: int | None,
+    meter: TokenMeter | None,
+    guild_id: int,
+    persona_id: int,
+) -> str:
+    """The model's whole reply, read to its end; its tokens counted towards the server's day whether it
+    ends or fails (a reply cut short was paid for too). Raises ChatModelError as the model fails."""
+    reply = chat.stream_reply(messages, max_tokens=max_tokens)
+    try:
+        return "".join([delta async for delta in reply])
+    finally:
+        if meter is not None:
+            await meter.record(guild_id, persona_id, reply.usage)
 
 
 def usage_line(spent: int, cap: int | None) -> str:

@@ -27,6 +27,7 @@ from bot.roleplay.natural.budget import Budget
 from bot.roleplay.natural.conductor import Conductor, Heard, Voice
 from bot.roleplay.natural.thread import Piece, ThreadLink
 from bot.roleplay.speaker import Speaker, show_typing
+from bot.roleplay.token_meter import whole_reply
 from bot.roleplay.transcript import Transcripts
 from bot.settings import Settings
 from storage.models import Persona
@@ -172,16 +173,19 @@ class NaturalRoleplay:
         if meter is not None and not await meter.allows(channel):
             return None  # the server spent today's tokens (the channel was told)
         messages = self._speaker.messages(channel, session, recalled_note(voice.system_prompt, recalled), others)
-        reply = self._chat.stream_reply(messages, max_tokens=self._settings.chat_model_max_tokens)
         try:
-            parts = [delta async for delta in reply]
+            text = await whole_reply(
+                self._chat,
+                messages,
+                max_tokens=self._settings.chat_model_max_tokens,
+                meter=meter,
+                guild_id=session.guild_id,
+                persona_id=session.persona_id,
+            )
         except ChatModelError as error:
             log.warning("The chat model failed for %s in %s: %s", voice.name, channel.id, error.kind)
             return None
-        finally:
-            if meter is not None:
-                await meter.record(session.guild_id, session.persona_id, reply.usage)
-        return "".join(parts).strip() or None
+        return text.strip() or None
 
     async def _deliver(self, key: tuple[int, int], piece: Piece) -> None:
         session = self._sessions.get(key)
