@@ -489,16 +489,7 @@ class RoleplayService:
         from_bot = message.author.bot or message.webhook_id is not None
         if from_bot and not self._settings.roleplay_answer_other_bots:
             return
-        earlier: list[tuple[float, ChannelLine]] = []
-        if channel.id in self._to_read_back:
-            self._to_read_back.discard(channel.id)
-            earlier = await read_back(
-                channel,
-                since=min(s.started_at for s in sessions),
-                before=message,
-                store=self._store,
-                bot_user_id=me.id if me else 0,
-            )
+        earlier = await self._read_back_once(channel, sessions, before=message)
         reply_to_persona = await self._replied_persona(message)
         sessions = self._active.in_channel(channel.id)  # again: a stop may have come while we waited
         if not sessions:
@@ -577,14 +568,22 @@ class RoleplayService:
     async def _catch_up(self, channel: Speakable) -> None:
         """Read a channel's past back now, if a restart left it unread: a reply in it is being steered."""
         sessions = self._active.in_channel(channel.id)
-        if channel.id not in self._to_read_back or not sessions:
+        if not sessions:
             return
+        now = discord.Object(discord.utils.time_snowflake(discord.utils.utcnow(), high=True))
+        self._transcripts.extend(channel.id, await self._read_back_once(channel, sessions, before=now))
+
+    async def _read_back_once(
+        self, channel: Speakable, sessions: list[Session], *, before: discord.abc.Snowflake
+    ) -> list[tuple[float, ChannelLine]]:
+        """The channel's lines since its sessions began and before `before`, read from Discord the first
+        time only after a restart left it unread; [] every other time."""
+        if channel.id not in self._to_read_back:
+            return []
         self._to_read_back.discard(channel.id)
         me = self._client.user
-        now = discord.Object(discord.utils.time_snowflake(discord.utils.utcnow(), high=True))
         since = min(s.started_at for s in sessions)
-        earlier = await read_back(channel, since=since, before=now, store=self._store, bot_user_id=me.id if me else 0)
-        self._transcripts.extend(channel.id, earlier)
+        return await read_back(channel, since=since, before=before, store=self._store, bot_user_id=me.id if me else 0)
 
     async def _our_webhook_id(self, channel: Speakable) -> int | None:
         try:
