@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.clock import wall_clock
 from bot.core import PersonaBot
 from bot.errors import UserFacingError
-from bot.roleplay.access import may_start, member_and_channel
+from bot.roleplay.access import may_start, member_and_channel, starter_requirement
 from bot.roleplay.export import EXPORT_MAX_MESSAGES, export_filename, session_markdown
 from bot.roleplay.narrator import MAX_CUE_CHARS
 from bot.roleplay.recaps import RECAP_MAX_MESSAGES, write_recap
@@ -59,9 +59,8 @@ class Scene(commands.GroupCog, group_name="scene"):
         """Who may start roleplay may change what every persona in the channel is told."""
         settings = await self.bot.roleplay_store.guild_settings(member.guild.id)
         if not may_start(member, settings):
-            role = f" or the <@&{settings.starter_role_id}> role" if settings.starter_role_id else ""
             raise UserFacingError(
-                f"Only members who may start roleplay can {doing}: that needs the Manage Server permission{role}."
+                f"Only members who may start roleplay can {doing}: that needs {starter_requirement(settings)}."
             )
 
     @app_commands.command(name="set")

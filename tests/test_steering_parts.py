@@ -9,7 +9,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.roleplay.access import may_steer
+from bot.roleplay.access import may_direct
 from bot.roleplay.history import ChannelLine
 from bot.roleplay.stopping import StoppableStream
 from bot.roleplay.streaming import StreamPublisher
@@ -163,7 +163,7 @@ class _Member:
 def test_who_may_steer_a_reply(member: _Member, allowed: bool) -> None:
     settings = GuildRoleplaySettings(starter_role_id=50)
 
-    assert may_steer(member, 1, settings) is allowed  # type: ignore[arg-type]
+    assert may_direct(member, 1, settings) is allowed  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -21,16 +21,22 @@ def may_start(member: discord.Member, settings: GuildRoleplaySettings) -> bool:
     return settings.starter_role_id is not None and any(r.id == settings.starter_role_id for r in member.roles)
 
 
-def may_steer(member: discord.Member, started_by: int, settings: GuildRoleplaySettings) -> bool:
-    """Regenerate, Edit and Stop a persona's reply: whoever started its session, or anyone who may start roleplay."""
+def may_direct(member: discord.Member, started_by: int, settings: GuildRoleplaySettings) -> bool:
+    """Stop a persona, call on it, or Regenerate, Edit and Stop its reply: whoever started its session
+    here, or anyone who may start roleplay."""
     return member.id == started_by or may_start(member, settings)
+
+
+def starter_requirement(settings: GuildRoleplaySettings) -> str:
+    """What starting roleplay needs in this server, for a refusal to say."""
+    role = f" or the <@&{settings.starter_role_id}> role" if settings.starter_role_id else ""
+    return f"the Manage Server permission{role}"
 
 
 def check_may_start_here(member: discord.Member, channel: Speakable, settings: GuildRoleplaySettings) -> None:
     """A UserFacingError when `member` may not start roleplay, or not in `channel`."""
     if not may_start(member, settings):
-        role = f" or the <@&{settings.starter_role_id}> role" if settings.starter_role_id else ""
-        raise UserFacingError(f"Starting roleplay needs the Manage Server permission{role}.")
+        raise UserFacingError(f"Starting roleplay needs {starter_requirement(settings)}.")
     home = channel.parent_id if isinstance(channel, discord.Thread) else channel.id
     if settings.allowed_channels is not None and home not in settings.allowed_channels:
         where = ", ".join(f"<#{c}>" for c in settings.allowed_channels)

@@ -8,7 +8,7 @@ import discord
 
 from bot import discord_limits
 from bot.errors import UserFacingError
-from bot.roleplay.access import may_start
+from bot.roleplay.access import may_direct
 from storage.roleplay import GuildRoleplaySettings, Session
 
 
@@ -39,7 +39,7 @@ def find_speaking(sessions: Sequence[Session], typed: str) -> Session:
 
 def check_may_call(member: discord.Member, session: Session, settings: GuildRoleplaySettings) -> None:
     """Whoever started that persona here, or a member who may start roleplay; a UserFacingError otherwise."""
-    if session.started_by == member.id or may_start(member, settings):
+    if may_direct(member, session.started_by, settings):
         return
     name = discord.utils.escape_markdown(session.persona_name)
     raise UserFacingError(

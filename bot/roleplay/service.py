@@ -18,7 +18,7 @@ from bot.chat.client import ChatModel
 from bot.clock import wall_clock
 from bot.errors import UserFacingError
 from bot.humalike.turn_taking import TurnTakingClient
-from bot.roleplay.access import check_may_start_here, may_start, member_and_channel
+from bot.roleplay.access import check_may_start_here, may_direct, member_and_channel
 from bot.roleplay.addressing import ActivePersona, addressed
 from bot.roleplay.backfill import read_back
 from bot.roleplay.bot_turns import BotTurns
@@ -295,9 +295,7 @@ class RoleplayService:
         narrator = channel_narrator(self._active.in_channel(channel.id))
         if narrator is None:
             raise UserFacingError(NO_NARRATOR)
-        if narrator.started_by != member.id and not may_start(
-            member, await self._store.guild_settings(member.guild.id)
-        ):
+        if not may_direct(member, narrator.started_by, await self._store.guild_settings(member.guild.id)):
             raise UserFacingError(
                 "Only whoever brought the narrator in, or a member who may start roleplay, can call on it."
             )
@@ -317,8 +315,8 @@ class RoleplayService:
                 raise UserFacingError(f"{persona.name} is not speaking here.")
         if not active:
             raise UserFacingError("No persona is speaking here.")
-        starter = may_start(member, await self._store.guild_settings(member.guild.id))
-        allowed = [s for s in active if s.started_by == member.id or starter]
+        settings = await self._store.guild_settings(member.guild.id)
+        allowed = [s for s in active if may_direct(member, s.started_by, settings)]
         if not allowed:
             raise UserFacingError(
                 "Only whoever started a persona here, or a member who may start roleplay, can stop it."

@@ -21,7 +21,7 @@ import discord
 from bot.answering import answer
 from bot.chat.client import ChatModel, ChatModelError
 from bot.errors import UserFacingError
-from bot.roleplay.access import may_steer, member_and_channel
+from bot.roleplay.access import may_direct, member_and_channel
 from bot.roleplay.history import ChannelLine, Stage
 from bot.roleplay.sessions import ActiveSessions
 from bot.roleplay.speaker import Speaker, add_greeting_cue
@@ -167,7 +167,7 @@ class Steering:
         session = reply.session
         if session.guild_id != member.guild.id or reply.channel_id != channel.id:
             raise UserFacingError(ALREADY_FINISHED)
-        if not may_steer(member, session.started_by, await self._store.guild_settings(member.guild.id)):
+        if not may_direct(member, session.started_by, await self._store.guild_settings(member.guild.id)):
             raise UserFacingError(not_yours(session.persona_name))
         reply.stream.stop()
         name = discord.utils.escape_markdown(session.persona_name)
@@ -186,7 +186,7 @@ class Steering:
         persona = self._active.persona(origin.persona_id)
         if session is None or persona is None or session.guild_id != member.guild.id:
             raise UserFacingError(NOT_A_LINE)
-        if not may_steer(member, session.started_by, await self._store.guild_settings(member.guild.id)):
+        if not may_direct(member, session.started_by, await self._store.guild_settings(member.guild.id)):
             raise UserFacingError(not_yours(session.persona_name))
         return Target(channel, session, persona, message_id)
 
