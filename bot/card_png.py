@@ -14,7 +14,7 @@ import binascii
 import struct
 
 from bot.avatars import AvatarError, CheckedImage, as_png, check_image, hosted_copy
-from bot.cards import CARD_KEYWORDS, MAX_PNG_BYTES, PNG_SIGNATURE, TEXT_CHUNKS, CardError, png_chunks
+from bot.cards import MAX_PNG_BYTES, PNG_SIGNATURE, CardError, card_chunk_keyword, png_chunks
 
 CARD_CHUNK_KEYWORD = b"chara"  # what SillyTavern writes, and every card reader reads
 
@@ -24,19 +24,12 @@ def encode_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", binascii.crc32(kind + body))
 
 
-def is_card_chunk(kind: bytes, body: bytes) -> bool:
-    if kind not in TEXT_CHUNKS:
-        return False
-    keyword = body.split(b"\0", 1)[0].decode("latin-1").lower()
-    return keyword in CARD_KEYWORDS
-
-
 def without_card(png: bytes) -> bytes:
     """The PNG with every card chunk (`chara`, `ccv3`) left out: only the picture and its own metadata.
 
     Raises bot.cards.CardError if the PNG's chunks are damaged.
     """
-    kept = [encode_chunk(kind, body) for kind, body in png_chunks(png) if not is_card_chunk(kind, body)]
+    kept = [encode_chunk(kind, body) for kind, body in png_chunks(png) if card_chunk_keyword(kind, body) is None]
     return PNG_SIGNATURE + b"".join(kept) + encode_chunk(b"IEND", b"")
 
 

@@ -312,10 +312,9 @@ def png_card_json(png: bytes) -> bytes:
     """The card JSON embedded in a PNG: `ccv3` if there is one, else `chara`."""
     found: dict[str, tuple[bytes, bytes]] = {}
     for kind, body in png_chunks(png):
-        if kind in TEXT_CHUNKS:
-            keyword = body.split(b"\0", 1)[0].decode("latin-1").lower()
-            if keyword in CARD_KEYWORDS:
-                found.setdefault(keyword, (kind, body))
+        keyword = card_chunk_keyword(kind, body)
+        if keyword is not None:
+            found.setdefault(keyword, (kind, body))
     for keyword in CARD_KEYWORDS:
         if keyword in found:
             return decode_card_payload(chunk_text(*found[keyword]))
@@ -323,6 +322,14 @@ def png_card_json(png: bytes) -> bytes:
         "This PNG has no character card inside: it is only a picture. "
         "Export the card from its tool as a PNG with the card data, or as a JSON file."
     )
+
+
+def card_chunk_keyword(kind: bytes, body: bytes) -> str | None:
+    """`ccv3` or `chara` when a PNG chunk carries a card (a text chunk of that name, any case); else None."""
+    if kind not in TEXT_CHUNKS:
+        return None
+    keyword = body.split(b"\0", 1)[0].decode("latin-1").lower()
+    return keyword if keyword in CARD_KEYWORDS else None
 
 
 def png_chunks(png: bytes) -> Iterator[tuple[bytes, bytes]]:
