@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage.database import Database
+from storage.notices import ChannelNotices
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,7 @@ class NaturalStore:
 
     async def claim_notice(self, *, channel_id: int, day: str, kind: str) -> bool:
         """Whether to tell the channel of `kind` ("out_of_credits", "daily_cap"): True the first time that day only."""
-        inserted = await self._db.write(
-            "INSERT INTO channel_notices (day, channel_id, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (day, channel_id, kind),
-        )
-        return inserted == 1
+        return await ChannelNotices(self._db).claim(channel_id=channel_id, day=day, kind=kind)
 
     # --- Planned pieces: a reply's schedule, for when the socket misses them --------------------------
 
